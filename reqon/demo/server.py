@@ -103,7 +103,9 @@ class Stats:
     """What the server saw, readable from any thread while the server runs.
 
     The in-flight count spans the whole request, latency included, so ``peak_in_flight``
-    is exactly the largest number of requests the client had open at once.
+    is exactly the largest number of requests the client had open at once. A request whose
+    client disconnects before the answer is cancelled at once and counted in ``aborted``,
+    which is how tests see that a cancelled client really closed its connection.
     ``/_stats`` requests are not counted.
     """
 
@@ -112,6 +114,7 @@ class Stats:
         self._total = 0
         self._in_flight = 0
         self._peak = 0
+        self._aborted = 0
         self._arrivals: list[Arrival] = []
         self._per_path: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
@@ -125,9 +128,11 @@ class Stats:
             self._arrivals.append(Arrival(time.monotonic(), method, target))
             self._per_path[path] += 1
 
-    def end(self) -> None:
+    def end(self, *, aborted: bool = False) -> None:
         with self._lock:
             self._in_flight -= 1
+            if aborted:
+                self._aborted += 1
 
     def next_attempt(self, key: str) -> int:
         """Count one more ``/flaky`` attempt for ``key``; returns the 1-based attempt."""
@@ -144,6 +149,7 @@ class Stats:
         with self._lock:
             self._total = 0
             self._peak = self._in_flight
+            self._aborted = 0
             self._arrivals.clear()
             self._per_path.clear()
             self._attempts.clear()
@@ -162,6 +168,12 @@ class Stats:
     def peak_in_flight(self) -> int:
         with self._lock:
             return self._peak
+
+    @property
+    def aborted(self) -> int:
+        """Requests whose client went away before the response was sent."""
+        with self._lock:
+            return self._aborted
 
     @property
     def arrivals(self) -> list[Arrival]:
@@ -186,6 +198,7 @@ class Stats:
                 "total": self._total,
                 "in_flight": self._in_flight,
                 "peak_in_flight": self._peak,
+                "aborted": self._aborted,
                 "arrivals": [list(arrival) for arrival in self._arrivals],
                 "per_path": dict(self._per_path),
             }
@@ -330,6 +343,7 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
     config = request.app[CONFIG_KEY]
     stats = request.app[STATS_KEY]
     stats.begin(request.method, request.path, request.path_qs)
+    aborted = False
     try:
         if config.latency_ms > 0:
             await asyncio.sleep(config.latency_ms / 1000)
@@ -337,8 +351,11 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
         if injected is not None:
             return _error(injected, "injected failure", status=injected)
         return await handler(request)
+    except asyncio.CancelledError:  # the client disconnected (handler_cancellation)
+        aborted = True
+        raise
     finally:
-        stats.end()
+        stats.end(aborted=aborted)
 
 
 @web.middleware
@@ -534,7 +551,11 @@ async def start_server(
     """Serve ``make_app(config)`` on ``host:port``; port 0 picks a free ephemeral port."""
     app = make_app(config)
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_GRACE_S
+        app,
+        access_log=None,
+        handle_signals=False,
+        handler_cancellation=True,
+        shutdown_timeout=_SHUTDOWN_GRACE_S,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -158,6 +158,21 @@ def test_latency_is_part_of_the_in_flight_time(make_server: MakeServer) -> None:
     assert server.stats.peak_in_flight == 3
 
 
+def test_a_cancelled_client_request_is_seen_as_aborted(server: ThreadedServer) -> None:
+    async def cancel_midway() -> None:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            request = asyncio.ensure_future(client.get("/slow", params={"ms": 5000}))
+            await asyncio.sleep(0.1)
+            request.cancel()
+            await asyncio.gather(request, return_exceptions=True)
+
+    asyncio.run(cancel_midway())
+    deadline = time.monotonic() + 2
+    while server.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (server.stats.in_flight, server.stats.aborted) == (0, 1)
+
+
 def test_flaky_fails_the_first_attempts_of_each_key(client: httpx.Client) -> None:
     params = {"key": "a", "fail": 2, "status": 429, "retry_after": 1}
     statuses = [client.get("/flaky", params=params).status_code for _ in range(3)]
@@ -209,6 +224,7 @@ def test_stats_endpoint_reports_and_resets_without_counting_itself(
     client.get("/items/1")
     snapshot = _get(client, "/_stats")
     assert snapshot["total"] == 2 and snapshot["peak_in_flight"] == 1
+    assert snapshot["in_flight"] == snapshot["aborted"] == 0
     assert snapshot["per_path"] == {"/items/1": 2}
     assert [arrival[1:] for arrival in snapshot["arrivals"]] == [
         ["GET", "/items/1?x=y"],
