@@ -200,17 +200,20 @@ def _summable(fn_name: str, items: list[Value]) -> list[Number]:
     return [_number_arg(fn_name, v) for v in items if v is not None]
 
 
-def _total(numbers: list[Number]) -> Number:
+def _total(fn_name: str, numbers: list[Number]) -> Number:
     """Left-to-right addition, as JavaScript sums (not Python's compensated float sum)."""
     total: Value = 0
-    for n in numbers:
-        total = arith("+", total, n)
+    try:
+        for n in numbers:
+            total = arith("+", total, n)
+    except RunError as e:
+        raise _fail(fn_name, e.message) from None
     return total  # type: ignore[return-value]
 
 
 @_builtin("sum", "sum(list)", 1, 1)
 def _sum(xs: Value) -> Value:
-    return _total(_summable("sum", _list_arg("sum", xs)))
+    return _total("sum", _summable("sum", _list_arg("sum", xs)))
 
 
 @_builtin("first", "first(list)", 1, 1)
@@ -407,7 +410,7 @@ def _avg(xs: Value) -> Value:
     numbers = _summable("avg", _list_arg("avg", xs))
     if not numbers:
         return None
-    return _total(numbers) / len(numbers)
+    return _total("avg", numbers) / len(numbers)
 
 
 def _hash_key(v: Value) -> Hashable:
@@ -558,6 +561,13 @@ def _whole_ms(x: Number, scale: int = 1) -> int:
     return math.floor(Decimal(repr(x)) * scale)
 
 
+def _timestamp_text(fn_name: str, ms: int) -> str:
+    try:
+        return format_timestamp(ms)
+    except RunError as e:
+        raise _fail(fn_name, e.message) from None
+
+
 @_builtin("parseDate", "parseDate(x)", 1, 1)
 def _parse_date(x: Value) -> Value:
     ms = parse_timestamp(x) if isinstance(x, str) else None
@@ -567,7 +577,7 @@ def _parse_date(x: Value) -> Value:
 @_builtin("dateAdd", "dateAdd(ts, ms)", 2, 2)
 def _date_add(ts: Value, ms: Value) -> Value:
     start = _timestamp_arg("dateAdd", ts)
-    return format_timestamp(start + _whole_ms(_strict_number_arg("dateAdd", ms, "ms")))
+    return _timestamp_text("dateAdd", start + _whole_ms(_strict_number_arg("dateAdd", ms, "ms")))
 
 
 @_builtin("dateDiff", "dateDiff(a, b)", 2, 2)
@@ -583,7 +593,7 @@ def _to_unix(ts: Value) -> Value:
 @_builtin("fromUnix", "fromUnix(seconds)", 1, 1)
 def _from_unix(seconds: Value) -> Value:
     x = _strict_number_arg("fromUnix", seconds, "seconds")
-    return format_timestamp(_whole_ms(x, 1000))
+    return _timestamp_text("fromUnix", _whole_ms(x, 1000))
 
 
 @_builtin("uuid", "uuid()", 0, 0)

@@ -1,0 +1,282 @@
+"""Syntax errors in plain words, with recovery so one pass reports several.
+
+Lark reports terminals such as RBRACE or __ANON_3; users should read
+`expected '}' to close action FetchBooks opened at 12:3` or
+`unknown word 'runn', did you mean 'run'?`. The bracket scanner here is also
+what the REPL uses to decide whether an input is complete.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from reqon import ast
+from reqon.diagnostics import Diagnostic, error
+
+MAX_DEPTH = 200
+MAX_ERRORS = 20
+MAX_RECOVERIES = 400
+_CLOSERS = {"{": "}", "[": "]", "(": ")"}
+_NOT_AT_TOP = {"source", "store", "let", "run", "import"}
+_REGEX_NAMES = {
+    "NAME": "a name", "STRING": "a string", "INT": "a number", "DECIMAL": "a number",
+    "DURATION": "a duration", "COMP_OP": "a comparison operator", "SUM_OP": "'+' or '-'",
+    "PRODUCT_OP": "'*', '/' or '%'", "$END": "end of file",
+}
+_CHAR_HINTS = {
+    "!": "write 'not' for negation and '!=' for inequality",
+    "&": "write 'and'", "|": "write 'or'", ";": "steps need no ';': use a line break or a comma",
+    "#": "comments start with '//'",
+}
+
+
+@dataclass(frozen=True)
+class Bracket:
+    char: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class BracketScan:
+    open: list[Bracket]
+    too_deep_at: int | None
+    unclosed: str | None  # "string" or "comment" when the text ends inside one
+    unclosed_at: int = -1
+
+
+def scan_brackets(text: str, stop: int | None = None) -> BracketScan:
+    """Brackets still open before `stop`, skipping strings and comments as the lexer does.
+
+    The parser uses it to name the bracket a syntax error leaves open and to
+    refuse absurd nesting; the REPL uses it to decide whether input is complete.
+    """
+    end = len(text) if stop is None else stop
+    stack: list[Bracket] = []
+    too_deep: int | None = None
+    i = 0
+    while i < end:
+        ch = text[i]
+        if ch in "\"'":
+            close = _string_end(text, i)
+            if close is None:
+                return BracketScan(stack, too_deep, "string", i)
+            i = close
+        elif text.startswith("//", i):
+            nl = text.find("\n", i)
+            i = len(text) if nl == -1 else nl
+        elif text.startswith("/*", i):
+            close_c = text.find("*/", i + 2)
+            if close_c == -1:
+                return BracketScan(stack, too_deep, "comment", i)
+            i = close_c + 1
+        elif ch in _CLOSERS:
+            stack.append(Bracket(ch, i))
+            if len(stack) > MAX_DEPTH and too_deep is None:
+                too_deep = i
+        elif ch in "}])" and stack and _CLOSERS[stack[-1].char] == ch:
+            stack.pop()
+        i += 1
+    return BracketScan(stack, too_deep, None)
+
+
+def _unclosed_comment(text: str) -> int | None:
+    """Offset of a `/*` that is never closed (outside strings and line comments)."""
+    if "/*" not in text:
+        return None
+    scan = scan_brackets(text)
+    return scan.unclosed_at if scan.unclosed == "comment" else None
+
+
+def _string_end(text: str, start: int) -> int | None:
+    quote = text[start]
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == quote:
+            return i
+        if ch == "\n":
+            return None
+        i += 1
+    return None
+
+
+def position(text: str, offset: int, file: str, length: int = 1) -> ast.Span:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return ast.Span(file, line, col, line, col + length, offset, offset + length)
+
+
+def nesting_problem(text: str, file: str) -> Diagnostic | None:
+    """Refuse absurd nesting before parsing, so no later recursive pass can overflow."""
+    too_deep = scan_brackets(text).too_deep_at
+    if too_deep is None:
+        return None
+    return error("E101", position(text, too_deep, file),
+                 f"brackets are nested more than {MAX_DEPTH} levels deep",
+                 "split the expression with 'let' steps")
+
+
+class SyntaxErrorTranslator:
+    """Runs the Lark parser with error recovery and turns its exceptions into diagnostics."""
+
+    def __init__(self, parser: lark.Lark) -> None:
+        self._parser = parser
+        self._patterns: dict[str, Any] = {t.name: t.pattern for t in parser.terminals}
+        self._by_text = {p.value: n for n, p in self._patterns.items() if isinstance(p, PatternStr)}
+        self._keywords = {n for n, p in self._patterns.items()
+                          if isinstance(p, PatternStr) and p.value.isidentifier()}
+        self._steps = self._names("get post put patch delete GET POST PUT PATCH DELETE call for map "
+                                  "apply validate store let match wait skip continue abort retry queue jump")
+        self._members = self._names("source store schema transform action run schedule maxConcurrency "
+                                    "parallelMode")
+        self._expr = self._names("( [ { . not match any true false null") | {
+            "NAME", "STRING", "INT", "DECIMAL", "DURATION", "SUM_OP"}
+
+    def _names(self, words: str) -> set[str]:
+        return {self._by_text[w] for w in words.split() if w in self._by_text}
+
+    def parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+        comment_at = _unclosed_comment(text)
+        if comment_at is not None:
+            unclosed = error("E104", position(text, comment_at, file, 2), "unterminated block comment",
+                             "close it with '*/'")
+            _, before = self._parse(text[:comment_at], file)
+            return None, [d for d in before if not d.message.startswith("unexpected end of file")] + [unclosed]
+        return self._parse(text, file)
+
+    def _parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+        found: list[Diagnostic] = []
+        state = {"recoveries": 0, "last_line": 0}
+
+        def on_error(exc: UnexpectedInput) -> bool:
+            state["recoveries"] += 1
+            diag = self._translate(exc, text, file)
+            if diag.span.line > state["last_line"]:
+                found.append(diag)
+                state["last_line"] = diag.span.line
+            stop = (len(found) >= MAX_ERRORS
+                    or state["recoveries"] >= MAX_RECOVERIES)
+            return not stop
+
+        try:
+            program = self._parser.parse(text, on_error=on_error)
+        except UnexpectedInput as exc:
+            diag = self._translate(exc, text, file)
+            if not any(d.span.line == diag.span.line for d in found):
+                found.append(diag)
+            return None, found
+        return (None, found) if found else (program, [])
+
+    # ------------------------------------------------------------ translation
+    def _translate(self, exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+        if isinstance(exc, UnexpectedCharacters):
+            return self._bad_character(exc, text, file)
+        if isinstance(exc, UnexpectedToken):
+            return self._bad_token(exc, text, file)
+        offset = len(text)
+        return error("E101", position(text, offset, file), "unexpected end of file")
+
+    def _bad_character(self, exc: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
+        offset = exc.pos_in_stream
+        ch = text[offset] if offset < len(text) else ""
+        span = position(text, offset, file)
+        if ch in "\"'":
+            return error("E102", span, "unterminated string",
+                         "strings end on the line they start; write \\n for a line break")
+        shown = ch if ch.isprintable() else f"U+{ord(ch):04X}" if ch else "end of file"
+        hints = (_CHAR_HINTS[ch],) if ch in _CHAR_HINTS else ()
+        return error("E107", span, f"unexpected character '{shown}'", *hints)
+
+    def _bad_token(self, exc: UnexpectedToken, text: str, file: str) -> Diagnostic:
+        tok = exc.token
+        expected = set(exc.expected)
+        if tok.type == "$END":
+            span = position(text, len(text.rstrip()), file)
+            found = "end of file"
+        else:
+            length = max(len(str(tok)), 1)
+            span = position(text, tok.start_pos or 0, file, min(length, 200))
+            found = f"'{_clip(str(tok))}'"
+        word = str(tok) if tok.type != "$END" and str(tok).isidentifier() else None
+        if word in _NOT_AT_TOP and expected <= self._names("mission action schema transform") | {"$END"}:
+            return error("E101", span, f"'{word}' is not allowed at top level",
+                         "declare it inside a mission block")
+        if word is not None:
+            close = self._close_keyword(word, expected)
+            if close:
+                return error("E101", span, f"unknown word '{word}', did you mean '{close}'?")
+        message = f"unexpected {found}: expected {self._describe(expected)}"
+        closing = self._closing_context(expected, text, tok, file)
+        if closing:
+            message = f"unexpected {found}: {closing}"
+        return error("E101", span, message)
+
+    def _close_keyword(self, word: str, expected: set[str]) -> str | None:
+        candidates = [self._patterns[n].value for n in expected if n in self._keywords]
+        if word in candidates:
+            return None
+        matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+        return matches[0] if matches else None
+
+    def _closing_context(self, expected: set[str], text: str, tok: Any, file: str) -> str | None:
+        stop = len(text) if tok.type == "$END" else (tok.start_pos or 0)
+        stack = scan_brackets(text, stop).open
+        if not stack:
+            return None
+        opener = stack[-1]
+        closer = _CLOSERS[opener.char]
+        if self._by_text.get(closer) not in expected:
+            return None
+        where = position(text, opener.offset, file)
+        return f"expected '{closer}' to close {_describe_opener(text, opener)} opened at {where.line}:{where.column}"
+
+    def _describe(self, expected: set[str]) -> str:
+        labels: list[str] = []
+        rest = set(expected)
+        groups = ((self._steps, "a step"), (self._members, "a mission member"),
+                  (self._expr, "an expression"))
+        if "NAME" in rest and len(rest & self._keywords) > 30:
+            rest -= self._keywords | {"NAME", "STRING"}
+            labels.append("a name")
+        for group, label in groups:
+            if len(rest & group) >= max(3, len(group) * 2 // 3):
+                rest -= group
+                labels.append(label)
+        labels.extend(sorted(self._human(n) for n in rest))
+        if not labels:
+            return "something else"
+        if len(labels) > 8:
+            labels = labels[:8] + ["…"]
+        return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+
+    def _human(self, name: str) -> str:
+        if name in _REGEX_NAMES:
+            return _REGEX_NAMES[name]
+        pattern = self._patterns.get(name)
+        if isinstance(pattern, PatternStr):
+            return f"'{pattern.value}'"
+        return name.lower()
+
+
+def _describe_opener(text: str, opener: Bracket) -> str:
+    line_start = text.rfind("\n", 0, opener.offset) + 1
+    words = text[line_start:opener.offset].split()
+    if not words:
+        return f"'{opener.char}'"
+    if words[0] in ("mission", "action", "source", "schema", "transform") and len(words) > 1:
+        return f"{words[0]} {words[1].rstrip(':')}"
+    if words[0].isidentifier():
+        return f"the '{words[0]}' {'block' if opener.char == '{' else 'list'}"
+    return f"'{opener.char}'"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 30 else text[:27] + "..."
