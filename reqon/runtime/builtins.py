@@ -166,9 +166,11 @@ def _sorted_nulls_last(fn_name: str, items: list[Value], keys: list[Value]) -> l
 
 
 def _extreme(fn_name: str, args: tuple[Value, ...], pick: Callable[..., Value]) -> Value:
-    """One list argument is the collection; several arguments (or one scalar) are."""
-    single = args[0] if len(args) == 1 else False
-    items = _list_arg(fn_name, single) if single is None or isinstance(single, list) else list(args)
+    """`min(list)` reads the list's elements; `min(a, b, …)` (or one scalar) its arguments."""
+    if len(args) == 1 and (args[0] is None or isinstance(args[0], list)):
+        items = _list_arg(fn_name, args[0])
+    else:
+        items = list(args)
     present = [v for v in items if v is not None]
     if not present:
         return None
@@ -237,7 +239,8 @@ def _round(n: Value, digits: Value = None) -> Value:
     x = _number_arg("round", n)
     places = 0 if digits is None else _integer_arg("round", digits, "digits")
     if abs(places) > _ROUND_DIGITS_LIMIT:
-        raise _fail("round", f"digits must be between -{_ROUND_DIGITS_LIMIT} and {_ROUND_DIGITS_LIMIT}")
+        limit = _ROUND_DIGITS_LIMIT
+        raise _fail("round", f"digits must be between -{limit} and {limit}")
     if places < 1 and _is_large_double(x):
         return x
     exact = Decimal(x) if isinstance(x, int) else Decimal(repr(x))
