@@ -8,23 +8,21 @@ The same aiohttp application serves three audiences:
   and pagination from the outside,
 * the benchmarks, which need cheap handlers so that they measure the client.
 
-Endpoints (all JSON; see ``GET /`` for the list at run time):
+Endpoints (all JSON, errors as ``{"error": ...}``; ``GET /`` lists them at run time):
 
-=================================  ==================================================
-``GET /books?page=&per_page=``     ``{"items", "page", "total"}`` (pages start at 1)
-``GET /books/offset?offset=&limit=``  ``{"items"}``
-``GET /books/cursor?after=&limit=``   ``{"items", "next"}`` (``next`` null at the end)
-``GET /books/{isbn}``              one book, or 404 ``{"error": "not found"}``
-``GET /prices/{isbn}``             ``{"isbn", "amount", "currency"}``
-``GET /stock/{isbn}``              ``{"isbn", "on_hand"}``
-``GET /slow?ms=``                  ``{"slept"}`` after ``ms`` milliseconds
-``GET /fail?status=&ms=&retry_after=``  status ``status`` with ``{"error", "status"}``
-``GET /flaky?key=&fail=&status=&retry_after=``  fails ``fail`` times per key, then 200
-``POST|PUT|PATCH|DELETE /echo``    ``{"method", "path", "query", "headers", "json"}``
-``GET /items/{n}``                 ``{"id", "value"}``
-``GET /pages?page=&size=&total=``  ``{"items", "page", "total"}`` over ``total`` items
-``GET /_stats``, ``POST /_stats/reset``  the :class:`Stats`; not counted themselves
-=================================  ==================================================
+* ``GET /books?page=&per_page=`` -> ``{"items", "page", "total"}``; pages start at 1
+* ``GET /books/offset?offset=&limit=`` -> ``{"items"}``
+* ``GET /books/cursor?after=&limit=`` -> ``{"items", "next"}``; ``next`` is null at the end
+* ``GET /books/{isbn}`` -> one book, or 404 ``{"error": "not found"}``
+* ``GET /prices/{isbn}`` -> ``{"isbn", "amount", "currency"}``
+* ``GET /stock/{isbn}`` -> ``{"isbn", "on_hand"}``
+* ``GET /slow?ms=`` -> ``{"slept"}`` after ``ms`` milliseconds
+* ``GET /fail?status=&ms=&retry_after=`` -> status ``status``, ``{"error", "status"}``
+* ``GET /flaky?key=&fail=&status=&retry_after=`` -> fails ``fail`` times per key, then 200
+* ``POST|PUT|PATCH|DELETE /echo`` -> ``{"method", "path", "query", "headers", "json"}``
+* ``GET /items/{n}`` -> ``{"id", "value"}``
+* ``GET /pages?page=&size=&total=`` -> ``{"items", "page", "total"}`` over ``total`` items
+* ``GET /_stats``, ``POST /_stats/reset`` -> the :class:`Stats`; not counted themselves
 """
 
 from __future__ import annotations
@@ -48,6 +46,8 @@ from aiohttp import web
 __all__ = [
     "Arrival",
     "CONFIG_KEY",
+    "Catalog",
+    "DEFAULT_PORT",
     "RunningServer",
     "STATS_KEY",
     "ServerConfig",
@@ -55,6 +55,7 @@ __all__ = [
     "ThreadedServer",
     "main",
     "make_app",
+    "make_catalog",
     "serve_in_thread",
     "start_server",
 ]
