@@ -345,7 +345,7 @@ TypeExpr = Union[TypeName, InlineType]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchemaField(Node):
     name: str
-    type: TypeExpr
+    type_expr: TypeExpr
     optional: bool
 
 

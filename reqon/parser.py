@@ -138,7 +138,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def schema_field(self, meta: Any, children: list[Any]) -> ast.SchemaField:
         (name, _), type_, optional = children
-        return ast.SchemaField(name=name, type=type_, optional=optional is not None, span=self._span(meta))
+        return ast.SchemaField(name=name, type_expr=type_, optional=optional is not None, span=self._span(meta))
 
     def optional(self, meta: Any, children: list[Any]) -> bool:
         return True
