@@ -62,3 +62,34 @@ def from_json(data: Any) -> Any:
 def _read_span(data: dict[str, Any]) -> ast.Span:
     return ast.Span(data["file"], data["line"], data["column"], data["endLine"], data["endColumn"],
                     data["start"], data["end"])
+
+
+def render_tree(node: ast.Node, indent: int = 0) -> str:
+    """The indented text form of `reqon parse`: one node per line with its position."""
+    lines: list[str] = []
+    _render(node, indent, lines, label=None)
+    return "\n".join(lines)
+
+
+def _render(value: Any, depth: int, lines: list[str], label: str | None) -> None:
+    pad = "  " * depth
+    prefix = f"{label}: " if label else ""
+    if isinstance(value, ast.Node):
+        scalars = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                   if f.name != "span" and not _is_nested(getattr(value, f.name))
+                   and f.name not in _SPAN_FIELDS}
+        shown = " ".join(f"{k}={v!r}" for k, v in scalars.items())
+        lines.append(f"{pad}{prefix}{type(value).__name__} @{value.span.line}:{value.span.column} {shown}".rstrip())
+        for f in dataclasses.fields(value):
+            child = getattr(value, f.name)
+            if f.name != "span" and _is_nested(child):
+                _render(child, depth + 1, lines, f.name)
+    elif isinstance(value, tuple):
+        lines.append(f"{pad}{prefix}[{len(value)}]")
+        for item in value:
+            _render(item, depth + 1, lines, None)
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, ast.Node) or (isinstance(value, tuple) and bool(value)
+                                           and isinstance(value[0], ast.Node))

@@ -1,0 +1,226 @@
+"""The `reqon` command line (LANGUAGE.md §8).
+
+A thin layer over the library: it parses arguments, loads and checks the
+mission, and hands over to the runner, the REPL or the demo. Heavy modules are
+imported inside the subcommands so that `reqon --version` and `reqon check`
+start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from reqon import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 70
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "demo", "help")
+
+
+class UsageError(Exception):
+    """A bad command line: exit 2 with `reqon: usage error: …`."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="reqon", description="Run Reqon missions: declarative, parallel API pipelines.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_ArgumentParser)
+
+    run = sub.add_parser("run", help="run a mission (file or multi-file directory)")
+    run.add_argument("path")
+    run.add_argument("--mission", help="which mission to run when the file holds several")
+    run.add_argument("--dry-run", action="store_true", help="load, check and prepare, print the plan; no side effect")
+    verbosity = run.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log branches, requests and store steps")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the error report on failure")
+    run.add_argument("--auth", metavar="FILE", help="credentials file (JSON)")
+    run.add_argument("--env", metavar="FILE", action="append", help=".env file to load (repeatable)")
+    run.add_argument("--output", metavar="PATH", help="write every store as one JSON object ('-' = stdout)")
+    run.add_argument("--data-dir", metavar="DIR", default=".reqon-data", help="where persistent stores live")
+    run.add_argument("--resume", action="store_true", help="continue the last failed or interrupted run")
+    run.add_argument("--max-concurrency", type=_positive_int, metavar="N", help="branch limit of every parallel stage")
+    run.add_argument("--mode", choices=("wait-all", "fail-fast", "best-effort", "race"),
+                     help="failure mode of every parallel stage")
+    progress = run.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    run.add_argument("--json-log", action="store_true", help="log events as JSON lines on stderr")
+
+    check = sub.add_parser("check", help="check missions without running them")
+    check.add_argument("paths", nargs="+")
+    check.add_argument("--json", action="store_true", help="print diagnostics as one JSON object")
+    check.add_argument("--strict", action="store_true", help="count warnings as errors")
+
+    parse = sub.add_parser("parse", help="print the syntax tree of a file")
+    parse.add_argument("path")
+    parse.add_argument("--json", action="store_true", help="print the AST as JSON")
+
+    repl = sub.add_parser("repl", help="interactive session")
+    repl.add_argument("path", nargs="?")
+    repl.add_argument("--data-dir", metavar="DIR", default=".reqon-data")
+
+    runs = sub.add_parser("runs", help="list recorded runs")
+    runs.add_argument("path", nargs="?")
+    runs.add_argument("--data-dir", metavar="DIR", default=".reqon-data")
+
+    demo = sub.add_parser("demo", help="start the bundled demo API and run an example mission against it")
+    demo.add_argument("mission", nargs="?", help="example mission to run (default: the parallel catalogue)")
+    demo.add_argument("--serve", action="store_true", help="only serve the demo API until Ctrl-C")
+    demo.add_argument("--latency-ms", type=float, default=20.0)
+
+    helpp = sub.add_parser("help", help="show help for a command")
+    helpp.add_argument("topic", nargs="?")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """`reqon PATH [options]` (the TypeScript CLI's form) means `reqon run PATH [options]`."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in SUBCOMMANDS and argv and not argv[0].startswith("-"):
+        return ["run", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args_list)
+    except UsageError as exc:
+        print(f"reqon: usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("REQON_DEBUG") == "1":
+            raise
+        print(f"reqon: internal error: {type(exc).__name__}: {exc} (set REQON_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(_normalise(argv))
+    if args.version:
+        print(f"reqon {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    if args.command == "help":
+        return _help(parser, args.topic)
+    handler = {"check": _check, "parse": _parse, "run": _run, "repl": _repl, "runs": _runs, "demo": _demo}
+    return handler[args.command](args)
+
+
+def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
+    if topic is None:
+        parser.print_help()
+        return EXIT_OK
+    if topic not in SUBCOMMANDS:
+        raise UsageError(f"unknown command {topic!r}")
+    parser.parse_args([topic, "--help"])
+    return EXIT_OK
+
+
+def _require_paths(paths: list[str]) -> None:
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise UsageError(f"no such file or directory: {missing[0]}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from reqon.checker import check_loaded
+    from reqon.diagnostics import render_all, to_json, use_colour
+    from reqon.loader import load_path
+
+    _require_paths(args.paths)
+    all_diags = []
+    files: dict[str, str] = {}
+    for path in args.paths:
+        loaded = load_path(path)
+        files.update(loaded.files)
+        diags = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
+        order = loaded.file_order()
+        all_diags.extend(sorted(diags, key=lambda d: (order.get(d.span.file, 0), d.span.line, d.span.column)))
+    errors = sum(d.is_error for d in all_diags)
+    warnings = len(all_diags) - errors
+    if args.json:
+        print(json.dumps({"diagnostics": [to_json(d) for d in all_diags], "errors": errors,
+                          "warnings": warnings}, indent=2))
+    elif all_diags:
+        sys.stderr.write(render_all(all_diags, files, use_colour(sys.stderr)))
+    failed = errors > 0 or (args.strict and warnings > 0)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from reqon.ast_json import to_json
+    from reqon.diagnostics import render_all, use_colour
+    from reqon.loader import load_path
+
+    _require_paths([args.path])
+    if os.path.isdir(args.path):
+        raise UsageError(f"parse takes one file, {args.path} is a directory")
+    loaded = load_path(args.path)
+    syntax = [d for d in loaded.diagnostics if d.code != "E216"]
+    if syntax or not loaded.programs:
+        sys.stderr.write(render_all(syntax or loaded.diagnostics, loaded.files, use_colour(sys.stderr)))
+        return EXIT_FAILED
+    program = loaded.programs[0]
+    if args.json:
+        print(json.dumps(to_json(program), indent=2, ensure_ascii=False))
+    else:
+        from reqon.ast_json import render_tree
+        print(render_tree(program))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from reqon.runtime.runner import run_command
+
+    return run_command(args)
+
+
+def _repl(args: argparse.Namespace) -> int:
+    from reqon.repl.session import run_repl
+
+    return run_repl(args)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from reqon.runtime.runstate import list_runs_command
+
+    return list_runs_command(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from reqon.demo.command import demo_command
+
+    return demo_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
