@@ -65,7 +65,7 @@ def test_replace_makes_the_record_exactly_the_written_value(kind: str, tmp_path:
     async def body(store: Store) -> None:
         await write(store, ("1", {"id": 1, "title": "Dune", "stock": {"shelf": 3}}))
         await write(store, ("1", {"id": 1, "price": 9.5}))
-        assert await store.get("1") == {"id": 1, "price": 9.5}
+        assert store.get("1") == {"id": 1, "price": 9.5}
 
     use(kind, tmp_path, body)
 
@@ -78,9 +78,9 @@ def test_upsert_merges_top_level_fields_and_replaces_nested_ones(
         await write(store, ("1", {"id": 1, "title": "Dune", "stock": {"shelf": 3, "bin": 7}}))
         await write(store, ("1", {"stock": {"shelf": 4}, "title": None, "price": 9}), upsert=True)
         await write(store, ("2", {"id": 2}), upsert=True)
-        assert await store.get("1") == {"id": 1, "title": None, "stock": {"shelf": 4}, "price": 9}
-        assert list((await store.get("1") or {}).keys()) == ["id", "title", "stock", "price"]
-        assert await store.get("2") == {"id": 2}
+        assert store.get("1") == {"id": 1, "title": None, "stock": {"shelf": 4}, "price": 9}
+        assert list((store.get("1") or {}).keys()) == ["id", "title", "stock", "price"]
+        assert store.get("2") == {"id": 2}
 
     use(kind, tmp_path, body)
 
@@ -91,13 +91,13 @@ def test_partial_marker_is_set_after_the_merge_and_left_alone_without_the_option
 ) -> None:
     async def body(store: Store) -> None:
         await write(store, ("a", {"isbn": "a"}), upsert=True, partial=True)
-        assert await store.get("a") == {"isbn": "a", "_partial": True}
+        assert store.get("a") == {"isbn": "a", "_partial": True}
         await write(store, ("a", {"pages": 412, "_partial": True}), upsert=True, partial=False)
-        assert await store.get("a") == {"isbn": "a", "_partial": False, "pages": 412}
+        assert store.get("a") == {"isbn": "a", "_partial": False, "pages": 412}
         await write(store, ("a", {"year": 1965}), upsert=True)
-        assert (await store.get("a") or {})["_partial"] is False
+        assert (store.get("a") or {})["_partial"] is False
         await write(store, ("a", {"isbn": "a"}))
-        assert await store.get("a") == {"isbn": "a"}
+        assert store.get("a") == {"isbn": "a"}
 
     use(kind, tmp_path, body)
 
@@ -107,8 +107,8 @@ def test_records_of_one_step_apply_in_order(kind: str, tmp_path: Path) -> None:
     async def body(store: Store) -> None:
         await write(store, ("k", {"a": 1}), ("k", {"b": 2}), upsert=True)
         await write(store, ("r", {"a": 1}), ("r", {"b": 2}))
-        assert await store.get("k") == {"a": 1, "b": 2}
-        assert await store.get("r") == {"b": 2}
+        assert store.get("k") == {"a": 1, "b": 2}
+        assert store.get("r") == {"b": 2}
         assert store.count() == 2
 
     use(kind, tmp_path, body)
@@ -122,7 +122,7 @@ def test_integral_doubles_are_stored_as_integers(kind: str, tmp_path: Path) -> N
     async def body(store: Store) -> dict[str, Any] | None:
         await write(store, ("n", {"five": 5.0, "half": 0.5, "big": 2.0**60, "neg": -0.0,
                                   "nested": [{"x": 3.0}], "edge": 2.0**53}))
-        return await store.get("n")
+        return store.get("n")
 
     record = use(kind, tmp_path, body)
     assert record == {"five": 5, "half": 0.5, "big": 2.0**60, "neg": 0, "nested": [{"x": 3}],
@@ -150,7 +150,7 @@ def test_an_invalid_record_fails_the_whole_step(
             await store.write([("good", {"id": 1}), bad], upsert=False, partial=None)
         assert raised.value.kind == "store"
         assert says in raised.value.message and "store items" in raised.value.message
-        assert await store.list() == [] and store.count() == 0
+        assert store.list() == [] and store.count() == 0
 
     use(kind, tmp_path, body)
 
@@ -161,7 +161,7 @@ def test_the_store_keeps_its_own_copy_of_a_written_record(kind: str, tmp_path: P
         value = {"tags": ["a"]}
         await write(store, ("k", value))
         value["tags"].append("b")
-        assert await store.get("k") == {"tags": ["a"]}
+        assert store.get("k") == {"tags": ["a"]}
 
     use(kind, tmp_path, body)
 
@@ -177,7 +177,7 @@ def test_list_is_in_code_point_order_of_keys(kind: str, tmp_path: Path) -> None:
         for key in keys:
             await write(store, (key, {"k": key}))
         await write(store, ("0", {"k": "0"}), ("zz", {"k": "zz"}))
-        return [record["k"] for record in await store.list()]
+        return [record["k"] for record in store.list()]
 
     listed = use(kind, tmp_path, body)
     assert listed == sorted(keys + ["0", "zz"])
@@ -188,13 +188,13 @@ def test_list_is_in_code_point_order_of_keys(kind: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_get_count_and_snapshots(kind: str, tmp_path: Path) -> None:
     async def body(store: Store) -> None:
-        assert store.count() == 0 and await store.get("x") is None
+        assert store.count() == 0 and store.get("x") is None
         await write(store, ("1", {"v": 1}), ("2", {"v": 2}))
-        snapshot = await store.list()
+        snapshot = store.list()
         await write(store, ("1", {"v": 10}), ("3", {"v": 3}), upsert=True)
         assert snapshot == [{"v": 1}, {"v": 2}]
         assert store.count() == 3
-        assert await store.get("1") == {"v": 10} and await store.get("x") is None
+        assert store.get("1") == {"v": 10} and store.get("x") is None
 
     use(kind, tmp_path, body)
 
@@ -229,7 +229,7 @@ def test_concurrent_upserts_of_different_fields_all_survive(kind: str, tmp_path:
         for k in range(keys):
             expected = {f"w{w}s{i}" for w in range(writers) for i in range(steps)
                         if (w + i) % keys == k}
-            assert set((await store.get(f"key{k}") or {}).keys()) == expected
+            assert set((store.get(f"key{k}") or {}).keys()) == expected
         assert store.count() == keys
 
     use(kind, tmp_path, body)
@@ -249,7 +249,7 @@ def test_replace_steps_are_never_mixed_nor_seen_half_done(kind: str, tmp_path: P
 
     async def reader(store: Store) -> None:
         for _ in range(40):
-            snapshot = await store.list()
+            snapshot = store.list()
             if snapshot:
                 seen.append({value for record in snapshot for value in record.values()})
             await asyncio.sleep(0)
@@ -274,7 +274,7 @@ def test_steps_from_two_threads_sharing_one_target_are_atomic(kind: str, tmp_pat
             for i in range(200):
                 await store.write([(key, {"stamp": w * 1000 + i}) for key in ("a", "b", "c")],
                                   upsert=False, partial=None)
-                stamps = {record["stamp"] for record in await store.list()}
+                stamps = {record["stamp"] for record in store.list()}
                 if len(stamps) != 1:
                     failures.append(f"mixed snapshot {stamps}")
         finally:
@@ -288,7 +288,7 @@ def test_steps_from_two_threads_sharing_one_target_are_atomic(kind: str, tmp_pat
     assert failures == []
 
     async def body(store: Store) -> list[dict[str, Any]]:
-        return await store.list()
+        return store.list()
 
     final = use(kind, tmp_path, body)
     assert len(final) == 3 and len({record["stamp"] for record in final}) == 1
@@ -304,7 +304,7 @@ def test_persistent_kinds_keep_records_across_reopen(kind: str, tmp_path: Path) 
         await write(store, ("2", {"id": 2, "name": "Emma"}), ("10", {"id": 10}))
 
     async def second(store: Store) -> tuple[list[dict[str, Any]], int]:
-        return await store.list(), store.count()
+        return store.list(), store.count()
 
     use(kind, tmp_path, first)
     records, count = use(kind, tmp_path, second)
@@ -409,7 +409,7 @@ def test_a_file_written_by_hand_is_normalised_on_load(tmp_path: Path) -> None:
     async def body() -> list[dict[str, Any]]:
         store = open_store("file", "items", "items", tmp_path)
         try:
-            return await store.list()
+            return store.list()
         finally:
             await store.close()
 
@@ -424,13 +424,13 @@ def test_two_declarations_of_one_target_share_their_data(kind: str, tmp_path: Pa
         second = open_kind(kind, tmp_path, name="second")
         await write(first, ("1", {"from": "first"}))
         await write(second, ("2", {"from": "second"}))
-        assert await first.get("2") == {"from": "second"}
+        assert first.get("2") == {"from": "second"}
         assert first.count() == second.count() == 2
         await first.close()
         await write(second, ("3", {"from": "second"}))
         await second.close()
         reopened = open_kind(kind, tmp_path)
-        assert [r["from"] for r in await reopened.list()] == ["first", "second", "second"]
+        assert [r["from"] for r in reopened.list()] == ["first", "second", "second"]
         await reopened.close()
 
     run(body())
@@ -471,7 +471,7 @@ def test_sql_step_that_fails_midway_is_rolled_back(tmp_path: Path) -> None:
         with pytest.raises(RunError) as raised:
             await write(store, ("kept", {"v": 2}), ("new", {}), ("\ud800", {"v": 3}))
         assert raised.value.kind == "store"
-        assert await store.list() == [{"v": 1}] and store.count() == 1
+        assert store.list() == [{"v": 1}] and store.count() == 1
 
     use("sql", tmp_path, body)
 
@@ -485,7 +485,7 @@ def test_sql_count_notices_writes_by_another_connection(tmp_path: Path) -> None:
             other.execute('INSERT INTO "inventory.shelves" VALUES (?, ?, ?)', ("b", "{}", "now"))
         other.close()
         assert store.count() == 2
-        assert await store.get("b") == {}
+        assert store.get("b") == {}
 
     use("sql", tmp_path, body)
 

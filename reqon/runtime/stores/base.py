@@ -29,7 +29,9 @@ class Store(Protocol):
     """A named, keyed collection of JSON objects, as the evaluator sees it.
 
     Records handed out by `get` and `list` may be shared with the store: they must be
-    treated as immutable, like every value of the language (§5.1).
+    treated as immutable, like every value of the language (§5.1). Reads are synchronous
+    because every kind answers them from memory or a local database without waiting, which
+    lets the expression evaluator stay synchronous (and fast).
     """
 
     name: str
@@ -40,11 +42,11 @@ class Store(Protocol):
         """Apply one store step: all of `records`, in order, or none of them."""
         ...
 
-    async def get(self, key: str) -> JsonObject | None:
+    def get(self, key: str) -> JsonObject | None:
         """The record stored under `key`, without listing the store."""
         ...
 
-    async def list(self) -> Snapshot:
+    def list(self) -> Snapshot:
         """A snapshot of every record in ascending code-point order of the keys."""
         ...
 

@@ -164,10 +164,10 @@ class JsonFileStore:
         prepared = prepare_records(self.name, records)
         self._open().table.apply(prepared, upsert=upsert, partial=partial)
 
-    async def get(self, key: str) -> JsonObject | None:
+    def get(self, key: str) -> JsonObject | None:
         return self._open().table.get(key)
 
-    async def list(self) -> Snapshot:
+    def list(self) -> Snapshot:
         return self._open().table.snapshot()
 
     def count(self) -> int:

@@ -75,10 +75,10 @@ class MemoryStore:
     ) -> None:
         self._table.apply(prepare_records(self.name, records), upsert=upsert, partial=partial)
 
-    async def get(self, key: str) -> JsonObject | None:
+    def get(self, key: str) -> JsonObject | None:
         return self._table.get(key)
 
-    async def list(self) -> Snapshot:
+    def list(self) -> Snapshot:
         return self._table.snapshot()
 
     def count(self) -> int:

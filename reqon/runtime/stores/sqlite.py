@@ -232,10 +232,10 @@ class SqliteStore:
         prepared = prepare_records(self.name, records)
         self._open().write(self.target, prepared, upsert=upsert, partial=partial)
 
-    async def get(self, key: str) -> JsonObject | None:
+    def get(self, key: str) -> JsonObject | None:
         return self._open().get(self.target, key)
 
-    async def list(self) -> Snapshot:
+    def list(self) -> Snapshot:
         return self._open().list(self.target)
 
     def count(self) -> int:
