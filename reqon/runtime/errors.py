@@ -63,3 +63,19 @@ class RunError(Exception):
 
     def __repr__(self) -> str:
         return f"RunError({self.kind!r}, {self.message!r}, status={self.status!r})"
+
+
+class ConfigError(Exception):
+    """A problem with the mission's configuration found before the first stage (§6.1).
+
+    Missing credentials, malformed `.env` or `--auth` files, a `base` that is not an
+    absolute URL: the CLI prints `reqon: configuration error: <message>` and exits 3.
+    The message never contains a credential value.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
