@@ -16,6 +16,7 @@ from lark import Token, Transformer, v_args
 from reqon import ast
 from reqon.diagnostics import Diagnostic, ReqonSyntaxError, error
 from reqon.grammar import grammar_text
+from reqon.lalr_driver import FastParser
 from reqon.syntax_errors import SyntaxErrorTranslator, nesting_problem
 
 Key = tuple[str, ast.Span]
@@ -242,6 +243,8 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def key(self, meta: Any, children: list[Any]) -> Key:
         return self._key(children[0])
+
+    plain_key = key
 
     def reserved_word(self, meta: Any, children: list[Any]) -> Token:
         return children[0]
@@ -508,6 +511,7 @@ class Parser:
                                propagate_positions=True, postlex=_NamesEverywhere(),
                                cache=_cache_path())
         self._errors = SyntaxErrorTranslator(self._lark)
+        self._fast = FastParser(self._lark, self._builder)
         self._lock = threading.Lock()
 
     def parse(self, text: str, file: str) -> tuple[ast.Program | None, list[Diagnostic]]:
@@ -517,8 +521,12 @@ class Parser:
         with self._lock:
             self._builder.file = file
             self._builder.diagnostics = []
-            tree, found = self._errors.parse(text, file)
-            program = self._builder.transform(tree) if tree is not None and not found else None
+            program = self._fast.parse(text)
+            found: list[Diagnostic] = []
+            if program is None:  # the fast path takes valid input only; Lark explains the rest
+                self._builder.diagnostics = []
+                tree, found = self._errors.parse(text, file)
+                program = self._builder.transform(tree) if tree is not None and not found else None
             found = found + self._builder.diagnostics
         if found:
             found.sort(key=lambda d: (d.span.line, d.span.column))

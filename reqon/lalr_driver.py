@@ -1,0 +1,231 @@
+"""A lean LALR(1) driver over the tables Lark builds from `grammar/reqon.lark`.
+
+Lark's own parse loop builds a parse tree, propagates positions through a
+chain of wrappers and then transforms the tree: three passes over every node.
+This driver runs the same tables in one pass: a single-regex lexer that asks
+the current parser state which keyword or operator a word is (exactly what
+Lark's contextual lexer does, with NAME acceptable everywhere), and reductions
+that call the AST builder directly with spans computed from the children.
+
+It only handles valid input. Any lexical or syntax error makes `parse` return
+None and the caller re-parses with Lark itself, whose exceptions carry what
+the diagnostics need; so error messages never depend on this module, and a
+test checks that both paths build identical ASTs.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lark
+from lark import Token
+from lark.lexer import PatternStr
+from lark.parsers.lalr_analysis import Shift
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PUNCTUATION = ["...", "->", "=>", "??", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ":",
+                ".", "=", "<", ">", "+", "-", "*", "/", "%", "?"]
+_LEXER = re.compile(
+    r"(?P<skip>(?:[ \t\r\n\f]+|//[^\n]*|/\*[\s\S]*?\*/)+)"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<DURATION>[0-9]+(?:ms|s|m|h|d)(?![A-Za-z0-9_]))"
+    r"|(?P<DECIMAL>[0-9]+\.[0-9]+)"
+    r"|(?P<INT>[0-9]+)"
+    r"|(?P<STRING>\"(?:[^\"\\\n\r]|\\.)*\"|'(?:[^'\\\n\r]|\\.)*')"
+    r"|(?P<punct>" + "|".join(re.escape(p) for p in _PUNCTUATION) + ")"
+)
+
+
+class _Meta:
+    """The fields of Lark's `Meta` that the AST builder reads."""
+
+    __slots__ = ("empty", "line", "column", "end_line", "end_column", "start_pos", "end_pos")
+
+    def __init__(self, pos: tuple[int, int, int, int, int, int] | None) -> None:
+        if pos is None:
+            self.empty = True
+            return
+        self.empty = False
+        self.start_pos, self.line, self.column, self.end_pos, self.end_line, self.end_column = pos
+
+
+class _Reject(Exception):
+    """The fast path gives up; the caller falls back to Lark."""
+
+
+class FastParser:
+    def __init__(self, parser: lark.Lark, builder: Any) -> None:
+        table = parser.parser.parser.parser.parse_table
+        plans = {id(rule): _plan(rule, builder) for rule in parser.rules}
+        # one table: a shift is the next state (an int), a reduction its plan (a tuple)
+        self._states: dict[int, dict[str, Any]] = {
+            state: {term: (arg if action is Shift else plans[id(arg)]) for term, (action, arg) in actions.items()}
+            for state, actions in table.states.items()}
+        self._start = table.start_states["start"]
+        self._end = table.end_states["start"]
+        self._keywords = {p.value: t.name for t in parser.terminals
+                          if isinstance((p := t.pattern), PatternStr) and _WORD.fullmatch(p.value)}
+        self._punct = _punctuation_terminals(parser)
+
+    def parse(self, text: str) -> Any:
+        try:
+            return self._parse(text)
+        except (_Reject, KeyError, IndexError):
+            return None
+
+    def _parse(self, text: str) -> Any:
+        states, keywords, punct = self._states, self._keywords, self._punct
+        state_stack = [self._start]
+        values: list[Any] = []
+        spans: list[Any] = []
+        pos, line, line_start, size = 0, 1, 0, len(text)
+        match = _LEXER.match
+        while True:
+            if pos < size:
+                m = match(text, pos)
+                if m is None:
+                    raise _Reject()
+                kind = m.lastgroup
+                value = m.group()
+                end = m.end()
+                if kind == "skip":
+                    newlines = value.count("\n")
+                    if newlines:
+                        line += newlines
+                        line_start = pos + value.rindex("\n") + 1
+                    pos = end
+                    continue
+                actions = states[state_stack[-1]]
+                if kind == "word":
+                    ttype = keywords.get(value)
+                    if ttype is None or ttype not in actions:
+                        ttype = "NAME"
+                elif kind == "punct":
+                    ttype = _choose(punct[value], actions)
+                else:
+                    ttype = kind  # type: ignore[assignment]
+                column = pos - line_start + 1
+                token = Token(ttype, value, pos, line, column, line, column + len(value), end)
+                span = (pos, line, column, end, line, column + len(value))
+                pos = end
+            else:
+                token, span, ttype = None, None, "$END"
+                actions = states[state_stack[-1]]
+            while True:
+                step = actions[ttype]
+                if step.__class__ is int:
+                    if token is None:
+                        raise _Reject()
+                    state_stack.append(step)
+                    values.append(token)
+                    spans.append(span)
+                    break
+                n, origin, unit, reduce = step
+                if unit:  # `?rule` with one child: the value and span stay, only the state moves
+                    state_stack[-1] = states[state_stack[-2]][origin]
+                    if token is None and state_stack[-1] == self._end:
+                        return values[-1]
+                    actions = states[state_stack[-1]]
+                    continue
+                if n:
+                    children = values[-n:]
+                    child_spans = spans[-n:]
+                    del state_stack[-n:], values[-n:], spans[-n:]
+                    merged = _merge(child_spans)
+                else:
+                    children, merged = [], None
+                values.append(reduce(children, merged))
+                spans.append(merged)
+                state_stack.append(states[state_stack[-1]][origin])
+                if token is None and state_stack[-1] == self._end:
+                    return values[-1]
+                actions = states[state_stack[-1]]
+
+
+def _merge(spans: list[Any]) -> Any:
+    first = last = None
+    for s in spans:
+        if s is not None:
+            first = s
+            break
+    for s in reversed(spans):
+        if s is not None:
+            last = s
+            break
+    if first is None:
+        return None
+    if first is last:
+        return first
+    return (first[0], first[1], first[2], last[3], last[4], last[5])
+
+
+def _choose(candidates: tuple[str, ...], actions: dict[str, Any]) -> str:
+    for name in candidates:
+        if name in actions:
+            return name
+    return candidates[0]
+
+
+def _punctuation_terminals(parser: lark.Lark) -> dict[str, tuple[str, ...]]:
+    """Each operator text with the terminals that can lex it (`<` is COMP_OP or LESSTHAN)."""
+    found: dict[str, list[str]] = {p: [] for p in _PUNCTUATION}
+    for terminal in parser.terminals:
+        pattern = terminal.pattern
+        for text in _PUNCTUATION:
+            if isinstance(pattern, PatternStr):
+                if pattern.value == text:
+                    found[text].append(terminal.name)
+            elif re.fullmatch(pattern.to_regexp(), text):
+                found[text].append(terminal.name)
+    return {text: tuple(names) for text, names in found.items() if names}
+
+
+def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
+    """How one reduction builds its value: Lark's child filter, `?rule` and placeholder rules."""
+    expansion = rule.expansion
+    keep_all = rule.options.keep_all_tokens
+    empty = rule.options.empty_indices
+    if empty:
+        bits = "".join(str(int(b)) for b in empty)
+        nones = [len(ones) for ones in bits.split("0")]
+    else:
+        nones = [0] * (len(expansion) + 1)
+    include: list[tuple[int, bool, int]] = []
+    pending = 0
+    for i, sym in enumerate(expansion):
+        pending += nones[i]
+        if keep_all or not (sym.is_term and sym.filter_out):
+            include.append((i, not sym.is_term and sym.name.startswith("_"), pending))
+            pending = 0
+    trailing = pending + nones[len(expansion)]
+    name = rule.alias or rule.origin.name
+    expand1 = rule.options.expand1 and not rule.alias
+    inline = rule.origin.name.startswith("_")
+    method = None if inline else getattr(builder, name, None)
+    if method is None and not inline and not expand1:
+        raise LookupError(f"the AST builder has no method for rule {name}")
+    plain = not trailing and all(not splice and not add for _, splice, add in include) and \
+        len(include) == len(expansion)
+
+    def reduce(children: list[Any], span: Any) -> Any:
+        if plain:
+            filtered = children
+        else:
+            filtered = []
+            for i, splice, add in include:
+                if add:
+                    filtered.extend([None] * add)
+                if splice:
+                    filtered.extend(children[i])
+                else:
+                    filtered.append(children[i])
+            if trailing:
+                filtered.extend([None] * trailing)
+        if inline:
+            return filtered
+        if expand1 and len(filtered) == 1:
+            return filtered[0]
+        return method(_Meta(span), filtered)
+
+    unit = len(expansion) == 1 and plain and expand1
+    return len(expansion), rule.origin.name, unit, reduce
