@@ -1,0 +1,54 @@
+"""`reqon demo`: the bundled API on an ephemeral port, and an example mission run against it.
+
+This is the README's first command: it needs no network and nothing running.
+The examples read the API's address from `DEMO_URL`, which is set here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_EXAMPLE = "bookstore-catalogue"
+_REPO_EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+
+
+def examples_dir() -> Path:
+    """Examples ship in the wheel as `reqon/examples`; a source checkout has them at the top."""
+    packaged = resources.files("reqon").joinpath("examples")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return _REPO_EXAMPLES
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from reqon.cli import main as cli_main
+    from reqon.demo.server import ServerConfig, serve_in_thread
+
+    name = args.mission or DEFAULT_EXAMPLE
+    mission = examples_dir() / (name if name.endswith(".vague") else f"{name}.vague")
+    if not args.serve and not mission.is_file():
+        available = ", ".join(sorted(p.stem for p in examples_dir().glob("*.vague")))
+        print(f"reqon: usage error: no example named {name!r}; examples: {available}", file=sys.stderr)
+        return 2
+    with serve_in_thread(ServerConfig(latency_ms=args.latency_ms)) as server:
+        print(f"demo API listening on {server.url} ({args.latency_ms:g} ms latency per request)", file=sys.stderr)
+        if args.serve:
+            return _serve_forever()
+        os.environ["DEMO_URL"] = server.url
+        print(f"running {mission.name}\n", file=sys.stderr)
+        code = cli_main(["run", str(mission), "--data-dir", ".reqon-data/demo"])
+        print(f"\nstores of persistent kinds are in .reqon-data/demo; "
+              f"the server answered {server.stats.total} requests", file=sys.stderr)
+        return code
+
+
+def _serve_forever() -> int:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
