@@ -636,11 +636,9 @@ def _resolve_auth(
     if credentials is None:
         resolved = dict(settings.auth_settings)
     else:
-        missing = credentials.required_missing(settings)
-        if missing:
-            raise ConfigError(
-                f"source {settings.name}: missing credential {', '.join(missing)}"
-            )
+        problem = credentials.missing_message(settings)
+        if problem is not None:
+            raise ConfigError(problem)
         resolved = credentials.settings(settings)
     for name in SECRET_SETTINGS:
         value = resolved.get(name)
