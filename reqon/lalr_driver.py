@@ -22,6 +22,8 @@ from lark import Token
 from lark.lexer import PatternStr
 from lark.parsers.lalr_analysis import Shift
 
+from reqon.syntax_errors import MAX_DEPTH
+
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PUNCTUATION = ["...", "->", "=>", "??", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ":",
                 ".", "=", "<", ">", "+", "-", "*", "/", "%", "?"]
@@ -79,6 +81,7 @@ class FastParser:
         values: list[Any] = []
         spans: list[Any] = []
         pos, line, line_start, size = 0, 1, 0, len(text)
+        depth = 0
         match = _LEXER.match
         while True:
             if pos < size:
@@ -102,6 +105,12 @@ class FastParser:
                         ttype = "NAME"
                 elif kind == "punct":
                     ttype = _choose(punct[value], actions)
+                    if value in "{[(":
+                        depth += 1
+                        if depth > MAX_DEPTH:  # the slow path reports it; later passes recurse
+                            raise _Reject()
+                    elif value in "}])":
+                        depth -= 1
                 else:
                     ttype = kind  # type: ignore[assignment]
                 column = pos - line_start + 1

@@ -515,15 +515,15 @@ class Parser:
         self._lock = threading.Lock()
 
     def parse(self, text: str, file: str) -> tuple[ast.Program | None, list[Diagnostic]]:
-        deep = nesting_problem(text, file)
-        if deep is not None:
-            return None, [deep]
         with self._lock:
             self._builder.file = file
             self._builder.diagnostics = []
             program = self._fast.parse(text)
             found: list[Diagnostic] = []
             if program is None:  # the fast path takes valid input only; Lark explains the rest
+                deep = nesting_problem(text, file)
+                if deep is not None:
+                    return None, [deep]
                 self._builder.diagnostics = []
                 tree, found = self._errors.parse(text, file)
                 program = self._builder.transform(tree) if tree is not None and not found else None
