@@ -35,8 +35,9 @@ def check_mission(mission: ast.Mission, base_dir: Path | None = None) -> list[Di
     ctx = Context(mission, base_dir)
     build_symbols(ctx)
     check_declarations(ctx)
+    walker = ActionWalker(ctx)
     for action in mission.actions:  # a duplicate (E203) is checked too; its summary joins the first's
-        ActionWalker(ctx, action).check()
+        walker.check(action)
     stages = check_run(ctx)
     check_flow(ctx, stages)
     return sorted(ctx.diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.column))

@@ -61,12 +61,17 @@ Handler = Callable[[ast.Step, Scope, bool, bool], None]
 
 
 class ActionWalker:
-    """Checks one action; `arm` = directly in a match-arm body, `in_match` = inside any arm."""
+    """Checks the actions of one mission, one `check(action)` at a time.
 
-    def __init__(self, ctx: Context, action: ast.Action) -> None:
+    In the step handlers, `arm` means directly in a match-arm body and
+    `in_match` inside any arm. One walker serves every action of a mission, so
+    its dispatch tables are built once.
+    """
+
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.action = action
-        self.summary = ctx.summaries.setdefault(action.name.name, ActionSummary())
+        self.action = ast.Action(name=ast.Ident(name=""), settings=(), misplaced=(), steps=())
+        self.summary = ActionSummary()
         self.expr = ExprChecker(ctx, self.summary)
         self.frames: list[_Frame] = []
         self.has_parallel_loop = False
@@ -78,16 +83,20 @@ class ActionWalker:
             ast.Queue: self._queue, ast.Jump: self._jump,
         }
 
-    def check(self) -> None:
-        self.block(self.action.steps, Scope(None), arm=False, in_match=False)
+    def check(self, action: ast.Action) -> None:
+        self.action = action
+        self.summary = self.expr.summary = self.ctx.summaries.setdefault(action.name.name, ActionSummary())
+        self.has_parallel_loop = False
+        self.block(action.steps, Scope(None), arm=False, in_match=False)
         self._settings()
 
     # ------------------------------------------------------------ action settings
     def _settings(self) -> None:
         seen: ast.ActionSetting | None = None
-        for setting in self.action.settings + self.action.misplaced:
+        placed = [(s, False) for s in self.action.settings] + [(s, True) for s in self.action.misplaced]
+        for setting, misplaced in placed:
             where = head(setting.span, len(setting.key))
-            if setting in self.action.misplaced:
+            if misplaced:
                 self.ctx.error("E404", where, "action setting 'concurrency' after the first step",
                                "settings come before the first step of the action")
             if seen is not None:
@@ -124,7 +133,7 @@ class ActionWalker:
             self._warn_unread(binding)
 
     def _warn_unread(self, binding: Binding) -> None:
-        if binding.kind != "loop" and not binding.read:
+        if binding.kind != "loop" and not binding.read and binding.span not in self.ctx.read_too_early:
             self.ctx.warn("W519", binding.span, f"variable '{binding.name}' is never read")
 
     def bind(self, ident: ast.Ident, scope: Scope, kind: str) -> None:

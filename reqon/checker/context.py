@@ -61,7 +61,8 @@ class Context:
         self.used_transforms: set[str] = set()
         self.jump_targets: set[str] = set()
         self.summaries: dict[str, ActionSummary] = {}
-        self.operations: dict[str, frozenset[str] | None] = {}  # source -> operationIds (None: unknown)
+        self.operations: dict[str, frozenset[str]] = {}  # source -> operationIds of its local document
+        self.read_too_early: set[ast.Span] = set()  # bindings already reported by E217: no W519
 
     def error(self, code: str, span: ast.Span, message: str, *hints: str, notes: Notes = ()) -> None:
         self.diagnostics.append(error(code, span, message, *hints, notes=notes))
@@ -71,8 +72,10 @@ class Context:
 
     def check_name(self, ident: ast.Ident, what: str) -> None:
         """E106: reserved words and `_` cannot name anything."""
+        article = "an" if what[0] in "aeiou" else "a"
         if ident.name == "_":
-            self.error("E106", ident.span, f"'_' cannot be the name of a {what}",
+            self.error("E106", ident.span, f"'_' cannot be the name of {article} {what}",
                        "'_' is the wildcard of patterns")
         elif ident.name in self.reserved:
-            self.error("E106", ident.span, f"'{ident.name}' is a reserved word and cannot be the name of a {what}")
+            self.error("E106", ident.span,
+                       f"'{ident.name}' is a reserved word and cannot be the name of {article} {what}")

@@ -295,7 +295,8 @@ def _schedules(ctx: Context) -> None:
 
 def _spec_problem(schedule: ast.Schedule) -> str | None:
     if schedule.kind == "cron":
-        return cron_problem(schedule.text or "")
+        problem = cron_problem(schedule.text or "")
+        return None if problem is None else f"invalid cron expression \"{schedule.text}\": {problem}"
     if schedule.kind == "at":
         return at_problem(schedule.text or "")
     if schedule.unit is not None:

@@ -121,6 +121,7 @@ class ExprChecker:
                      message: str | None = None) -> None:
         later = scope.bound_later(name)
         if later is not None:
+            self.ctx.read_too_early.add(later)
             self.ctx.error("E217", span, f"variable '{name}' is used before the 'let' that binds it",
                            notes=(("bound here", later),))
             return

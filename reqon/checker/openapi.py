@@ -25,7 +25,7 @@ def operation_ids(path: Path) -> frozenset[str]:
     try:
         document = yaml.safe_load(text)  # JSON is a subset of YAML 1.2 as far as documents go
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML or JSON: {exc}".splitlines()[0]) from exc
+        raise ValueError(f"{path} is not valid YAML or JSON: {_yaml_problem(exc)}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
         raise ValueError(f"{path} is not an OpenAPI document (no 'paths' object)")
     found: set[str] = set()
@@ -37,3 +37,9 @@ def operation_ids(path: Path) -> frozenset[str]:
             if isinstance(operation, dict) and isinstance(operation.get("operationId"), str):
                 found.add(operation["operationId"])
     return frozenset(found)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem

@@ -122,6 +122,9 @@ def word(ctx: Context, expr: ast.Expr, key: str, words: Sequence[str], *,
         text = str(expr.value)
     elif bare and isinstance(expr, ast.Var):
         text = expr.name
+    elif isinstance(expr, ast.Var) and expr.name in words:
+        ctx.error("E305", expr.span, f"'{key}' is written as a string", f'write "{expr.name}"')
+        return None
     else:
         ctx.error("E305", expr.span, f"'{key}' must be one of {_listing(words)}, got {describe(expr)}")
         return None
