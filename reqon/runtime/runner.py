@@ -78,7 +78,9 @@ def run_command(args: Any) -> int:
     diagnostics = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
     errors = [d for d in diagnostics if d.is_error]
     shown = errors if args.quiet else diagnostics
-    if shown:
+    if shown and args.json_log:
+        _log_diagnostics(shown, loaded.missions[0].name.name if loaded.missions else None)
+    elif shown:
         sys.stderr.write(render_all(shown, loaded.files, use_colour(sys.stderr)))
     if errors:
         return EXIT_USAGE
@@ -92,6 +94,17 @@ def run_command(args: Any) -> int:
     if args.dry_run:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
+
+
+def _log_diagnostics(diagnostics: list[Any], mission: str | None) -> None:
+    """With --json-log, stderr carries only JSON lines: diagnostics become `diagnostic` events."""
+    from datetime import datetime, timezone
+
+    from reqon.diagnostics import to_json
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    for d in diagnostics:
+        record = {"time": now, "level": d.severity, "event": "diagnostic", "mission": mission, **to_json(d)}
+        print(json.dumps(record, ensure_ascii=False), file=sys.stderr)
 
 
 def _select_mission(missions: list[ast.Mission], name: str | None) -> ast.Mission:

@@ -1,0 +1,18 @@
+"""`python -m bench` (or `make bench`): every benchmark, one after another."""
+from __future__ import annotations
+
+import sys
+
+from bench import engine, parse
+
+
+def main() -> None:
+    print("## bench/parse\n")
+    sys.argv = [sys.argv[0]]
+    parse.main()
+    print("\n## bench/engine\n")
+    engine.main()
+
+
+if __name__ == "__main__":
+    main()

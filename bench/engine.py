@@ -1,0 +1,200 @@
+"""bench/engine: the evaluator and the parallel engine against a local API (issue 4).
+
+Scenarios (the API runs in a separate process, so it does not share the
+client's CPU; its latency is added by the server with `asyncio.sleep`):
+
+* fanout      2,011 sequential requests at 20 ms: 3 list pages + 2,008 item GETs in a plain `for`
+* fanout_par  the same work with the item GETs in a `for … parallel` loop, concurrency 10
+* wide        10 parallel branches, each paginating 20 pages at 20 ms
+* throughput  a `for … parallel` loop, concurrency 50, zero latency, one GET + one store write each
+
+For each: wall time of the stage that does the work (from `--json-log`), the ideal
+time N/C × L, their ratio, the whole process's wall time and its peak RSS.
+Also: `reqon run` start-up (a mission with one trivial stage and no request).
+
+Run:  .venv/bin/python -m bench.engine [--scenario NAME ...] [--items 2008]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LATENCY_MS = 20.0
+
+
+@dataclass
+class Result:
+    name: str
+    stage_s: float
+    ideal_s: float
+    process_s: float
+    peak_mb: float
+    extra: str = ""
+
+    def row(self) -> str:
+        ratio = f"{self.stage_s / self.ideal_s:.3f}x" if self.ideal_s else "—"
+        ideal = f"{self.ideal_s:.2f}" if self.ideal_s else "—"
+        return (f"| {self.name} | {self.stage_s:.2f} | {ideal} | {ratio} | {self.process_s:.2f} | "
+                f"{self.peak_mb:.0f} | {self.extra} |")
+
+
+class Server:
+    """`python -m reqon.demo.server` in its own process, on an ephemeral port."""
+
+    def __init__(self, latency_ms: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reqon.demo.server", "--port", "0", "--latency-ms", str(latency_ms)],
+            stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if "listening on" not in line:
+            raise RuntimeError(f"demo server did not start: {line!r}")
+        self.url = line.split("listening on", 1)[1].strip()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _mission(name: str, body: str, url: str) -> str:
+    return f"""mission {name} {{
+  source Api {{ auth: none, base: "{url}", timeout: 30s }}
+  store items: memory("items")
+  store results: memory("results")
+{body}
+}}
+"""
+
+
+def fanout_body(items: int, parallel: bool) -> str:
+    page_size = 1000
+    loop = "parallel " if parallel else ""
+    setting = "concurrency: 10\n    " if parallel else ""
+    return f"""
+  action List {{
+    get "/pages" {{ params: {{ size: {page_size}, total: {items} }}, paginate: page(page, {page_size}) }}
+    store response -> items {{ key: toString(.id) }}
+  }}
+  action Fetch {{
+    {setting}for item in items {loop}{{
+      get "/items/{{item.id}}"
+    }}
+  }}
+  run List then Fetch
+"""
+
+
+def wide_body(branches: int, pages: int) -> str:
+    actions = "\n".join(f"""  action Read{i} {{
+    get "/pages" {{ params: {{ size: 10, total: {pages * 10}, branch: {i} }}, paginate: page(page, 10),
+                    until: length(response.items) < 10 }}
+  }}""" for i in range(branches))
+    names = ", ".join(f"Read{i}" for i in range(branches))
+    return f"{actions}\n  run [{names}]\n"
+
+
+def throughput_body(items: int) -> str:
+    return f"""
+  action List {{
+    get "/pages" {{ params: {{ size: 1000, total: {items} }}, paginate: page(page, 1000) }}
+    store response -> items {{ key: toString(.id) }}
+  }}
+  action Hammer {{
+    concurrency: 50
+    for item in items parallel {{
+      get "/items/{{item.id}}"
+      store response -> results {{ key: toString(.id) }}
+    }}
+  }}
+  run List then Hammer
+"""
+
+
+def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, float]:
+    """Run a mission; return stage durations (s) from the JSON log, wall time and peak RSS (MB)."""
+    path = workdir / "bench.vague"
+    path.write_text(mission)
+    reqon = Path(sys.executable).with_name("reqon")
+    started = time.perf_counter()
+    process = subprocess.Popen([str(reqon), "run", str(path), "--json-log", "--no-progress",
+                                "--data-dir", str(workdir / "data")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=workdir)
+    assert process.stderr is not None
+    log = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"reqon run failed ({process.returncode}):\n{log[-2000:]}")
+    stages = {}
+    for line in log.splitlines():
+        event = json.loads(line)
+        if event.get("event") == "stage.end":
+            stages[event["stage"]] = event["durationMs"] / 1000
+    return stages, wall, usage.ru_maxrss / 1024
+
+
+def scenario(name: str, items: int, slow: Server, fast: Server, workdir: Path) -> Result:
+    latency = LATENCY_MS / 1000
+    if name == "fanout":
+        stages, wall, peak = run_reqon(_mission("Fanout", fanout_body(items, False), slow.url), workdir)
+        pages = -(-items // 1000)
+        total = stages[1] + stages[2]
+        return Result(name, total, (pages + items) * latency, wall, peak, f"{pages + items} requests")
+    if name == "fanout_par":
+        stages, wall, peak = run_reqon(_mission("FanoutPar", fanout_body(items, True), slow.url), workdir)
+        pages = -(-items // 1000)
+        total = stages[1] + stages[2]
+        ideal = pages * latency + -(-items // 10) * latency
+        return Result(name, total, ideal, wall, peak, f"{pages + items} requests, concurrency 10")
+    if name == "wide":
+        stages, wall, peak = run_reqon(_mission("Wide", wide_body(10, 20), slow.url), workdir)
+        return Result(name, stages[1], 20 * latency, wall, peak, "10 branches x 20 pages")
+    if name == "throughput":
+        n = max(items, 5000)
+        stages, wall, peak = run_reqon(_mission("Throughput", throughput_body(n), fast.url), workdir)
+        rate = n / stages[2]
+        return Result(name, stages[2], 0.0, wall, peak, f"{n} iterations, {rate:,.0f} iterations/s")
+    raise ValueError(name)
+
+
+def startup(workdir: Path) -> float:
+    path = workdir / "startup.vague"
+    path.write_text('mission Startup {\n  store s: memory("s")\n  action Noop { let x = 1 store { id: x } -> s }\n'
+                    "  run Noop\n}\n")
+    reqon = Path(sys.executable).with_name("reqon")
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run([str(reqon), "run", str(path), "-q", "--data-dir", str(workdir / "data")], check=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", nargs="*", default=["fanout", "fanout_par", "wide", "throughput"])
+    parser.add_argument("--items", type=int, default=2008)
+    args = parser.parse_args()
+    slow, fast = Server(LATENCY_MS), Server(0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            print("| scenario | work s | ideal s | ratio | process s | peak RSS MB | notes |")
+            print("|---|---:|---:|---:|---:|---:|---|")
+            for name in args.scenario:
+                print(scenario(name, args.items, slow, fast, workdir).row(), flush=True)
+            print(f"\n`reqon run` start-up (trivial mission, best of 5): {startup(workdir):.3f} s")
+    finally:
+        slow.close()
+        fast.close()
+
+
+if __name__ == "__main__":
+    main()
