@@ -268,9 +268,9 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
 
 async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter, options: RunOptions,
                   started: float, interrupted: int | None) -> int:
-    close_problem = await _close_all(prepared)
-    if options.output:
-        _write_output(options.output, prepared.stores)
+    # The snapshot is taken before closing: persistent stores cannot be listed once closed.
+    output_problem = _write_output(options.output, prepared.stores) if options.output else None
+    close_problem = await _close_all(prepared) or output_problem
     if result.failed_stage is not None:
         reporter.failure_report(result)
     reporter.summary(result, sorted(prepared.stores), time.monotonic() - started, interrupted is not None)
@@ -293,16 +293,21 @@ async def _close_all(prepared: Prepared) -> str | None:
     return problem
 
 
-def _write_output(target: str, stores: dict[str, Store]) -> None:
+def _write_output(target: str, stores: dict[str, Store]) -> str | None:
+    """Write `--output`; returns a problem to report instead of raising (no traceback)."""
     data = {name: stores[name].list() for name in sorted(stores)}
     text = json.dumps(V.to_json_value(data), indent=2, ensure_ascii=False) + "\n"
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
-    else:
-        path = Path(target)
+        return None
+    path = Path(target)
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, text)
+    except OSError as exc:
+        return f"cannot write --output {target}: {exc.strerror or exc}"
+    return None
 
 
 def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> Reporter:
