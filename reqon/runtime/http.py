@@ -208,8 +208,18 @@ class _Prepared(NamedTuple):
 
 
 def _response_headers(response: httpx.Response) -> dict[str, str]:
+    """Lower-case names, repeated headers joined with ", " (§6.3.4).
+
+    Read from the raw pairs: httpx's `Headers` re-guesses the text encoding of every
+    header on each access, which costs more than the rest of this function.
+    """
     headers: dict[str, str] = {}
-    for name, value in response.headers.multi_items():
+    for raw_name, raw_value in response.headers.raw:
+        name = raw_name.decode("latin-1").lower()
+        try:
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw_value.decode("latin-1")
         if name in headers:
             headers[name] = f"{headers[name]}, {value}"
         else:
@@ -428,22 +438,16 @@ class SourceClient:
             ) from None
         response = await self._client.send(request, stream=True)
         try:
-            body = await self._read(response)
+            headers = _response_headers(response)
+            body = await self._read(response, headers.get("content-length"))
         finally:
             await response.aclose()
         final_url = str(response.url) if response.history else None
-        return _Reply(
-            response.status_code,
-            response.reason_phrase,
-            _response_headers(response),
-            body,
-            final_url,
-        )
+        return _Reply(response.status_code, response.reason_phrase, headers, body, final_url)
 
-    async def _read(self, response: httpx.Response) -> bytes:
+    async def _read(self, response: httpx.Response, declared: str | None) -> bytes:
         """The body, failing as soon as it passes `maxResponseBytes` (§6.3.4)."""
         limit = self.settings.max_response_bytes
-        declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _TooLarge
         chunks: list[bytes] = []

@@ -1,0 +1,105 @@
+"""Client CPU cost per request of `SourceClient.send`, next to the bare stack it runs on.
+
+The same measurement as `bench.http_client` (GETs of ``/items/{i}`` against the demo
+server in a separate process, zero latency, median of ``--repeat`` rounds), with reqon's
+whole request pipeline — URL building, headers, the gates, the attempt timeout, body
+reading with the size limit, decoding, the `HttpResponse` — in place of a bare
+``client.get(url).json()`` on httpx + AiohttpTransport.
+
+    .venv/bin/python -m bench.http_send --n 2000 --concurrency 1 10 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from bench.http_client import (
+    GetJson,
+    Result,
+    _machine,
+    _rounds,
+    httpx_aiohttp,
+    markdown_table,
+    server_process,
+)
+from reqon.runtime.http import HttpRequest, HttpRuntime, SourceSettings
+
+
+@asynccontextmanager
+async def reqon_send(**settings: Any) -> AsyncIterator[GetJson]:
+    """`SourceClient.send` on a source with the given settings (bearer auth by default,
+    so that the header path is the realistic one)."""
+    source_settings = {"auth_kind": "bearer", "auth_settings": {"token": "t0ken-bench"}}
+    source_settings.update(settings)
+    runtime: HttpRuntime | None = None
+    prefix = ""
+
+    async def get_json(url: str) -> Any:
+        nonlocal runtime, prefix
+        if runtime is None:
+            base, _, _ = url.partition("/items/")
+            prefix = base
+            runtime = await HttpRuntime.open([SourceSettings("Bench", base, **source_settings)])
+        response = await runtime.source("Bench").send(HttpRequest("GET", url[len(prefix) :]))
+        return response.body
+
+    try:
+        yield get_json
+    finally:
+        if runtime is not None:
+            await runtime.aclose()
+
+
+def reqon_plain() -> AbstractAsyncContextManager[GetJson]:
+    return reqon_send()
+
+
+def reqon_limited() -> AbstractAsyncContextManager[GetJson]:
+    """With `maxInFlight` and a circuit breaker: the gates that cost something per request."""
+    return reqon_send(max_in_flight=64, circuit_breaker={"failureThreshold": 5})
+
+
+CLIENTS = {
+    "httpx + AiohttpTransport (bare)": httpx_aiohttp,
+    "reqon SourceClient.send": reqon_plain,
+    "reqon send + maxInFlight + breaker": reqon_limited,
+}
+
+
+def measure(name: str, base: str, n: int, concurrency: int, repeat: int) -> Result:
+    rounds = asyncio.run(_rounds(CLIENTS[name], base, n, concurrency, repeat))
+    return Result(
+        client=name,
+        concurrency=concurrency,
+        requests=n,
+        wall_s=statistics.median(r.wall_s for r in rounds),
+        cpu_s=statistics.median(r.cpu_s for r in rounds),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.http_send")
+    parser.add_argument("--n", type=int, default=2000, help="requests per round")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--repeat", type=int, default=3, help="measured rounds (median)")
+    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
+    args = parser.parse_args(argv)
+    print(f"machine: {_machine()}\n")
+    with server_process() as base:
+        results = [
+            measure(name, base, args.n, concurrency, args.repeat)
+            for concurrency in args.concurrency
+            for name in args.clients
+        ]
+    print(markdown_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
