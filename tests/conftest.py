@@ -108,3 +108,53 @@ def run_mission_text(
     elapsed = time.monotonic() - started
     stores = json.loads(output.read_text("utf-8")) if output.exists() else {}
     return RunResult(code, stores, err.getvalue(), out.getvalue(), elapsed, data_dir)
+
+
+# --- running missions in-process (evaluator, parallel, CLI and example tests) -----------
+# `run_mission_text` writes a mission to a file and runs it through `reqon.cli.main`, the
+# same entry point as the command line, with `--output` and `--data-dir` inside tmp_path;
+# it returns the exit code, every store as `--output` wrote it, and stderr.
+
+
+@dataclass
+class RunResult:
+    code: int
+    stores: dict[str, list[Any]]
+    stderr: str
+    stdout: str
+    elapsed_s: float
+    data_dir: Path
+
+    def keyed(self, name: str, key: str) -> dict[str, Any]:
+        """The records of store `name` indexed by their field `key`."""
+        return {record[key]: record for record in self.stores[name]}
+
+
+def run_mission_text(
+    text: str, tmp_path: Path, *args: str, url: str | None = None, file_name: str = "mission.vague"
+) -> RunResult:
+    """Run `text` as a mission file with `DEMO_URL` set to `url`; see `RunResult`."""
+    from reqon.cli import main
+
+    mission = tmp_path / file_name
+    mission.write_text(text, encoding="utf-8")
+    output = tmp_path / "output.json"
+    output.unlink(missing_ok=True)
+    data_dir = tmp_path / "data"
+    argv = ["run", str(mission), "--output", str(output), "--data-dir", str(data_dir), *args]
+    saved = os.environ.get("DEMO_URL")
+    if url is not None:
+        os.environ["DEMO_URL"] = url
+    err, out = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = main(argv)
+    finally:
+        if saved is None:
+            os.environ.pop("DEMO_URL", None)
+        else:
+            os.environ["DEMO_URL"] = saved
+    elapsed = time.monotonic() - started
+    stores = json.loads(output.read_text("utf-8")) if output.exists() else {}
+    return RunResult(code, stores, err.getvalue(), out.getvalue(), elapsed, data_dir)
