@@ -18,6 +18,7 @@ import pytest
 
 from reqon import ast
 from reqon.checker import check_loaded, check_mission
+from reqon.checker.schedule import at_problem, cron_problem, timezone_problem
 from reqon.diagnostics import Diagnostic, render_all, sort_key
 from reqon.loader import Loaded, load_path, load_text
 
@@ -137,6 +138,37 @@ def test_a_clean_mission_has_no_diagnostics() -> None:
       run A
     }'''
     assert check_loaded(load_text(text)) == []
+
+
+@pytest.mark.parametrize("text", ["30 6 * * 1-5", "*/15 * * * *", "0 0 1,15 * 0", "0-30/10 0-23/2 1-31 1-12 0-6",
+                                  "59 23 31 12 6"])
+def test_valid_cron_expressions(text: str) -> None:
+    assert cron_problem(text) is None
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("60 * * * *", "60 is out of range for the minute field (0-59)"),
+    ("* * 0 * *", "0 is out of range for the day of month field (1-31)"),
+    ("* * * * 7", "7 is out of range for the day of week field (0-6)"),
+    ("5-1 * * * *", "range 5-1 of the minute field is reversed"),
+    ("*/0 * * * *", "step '/0' of the minute field must be at least 1"),
+    ("5/2 * * * *", "a step needs * or a range"),
+    ("MON * * * *", "'MON' is not a valid minute field"),
+    ("1,,2 * * * *", "'' is not a valid minute field"),
+    ("* * * *", "found 4"),
+])
+def test_invalid_cron_expressions(text: str, fragment: str) -> None:
+    problem = cron_problem(text)
+    assert problem is not None and fragment in problem
+
+
+def test_at_and_timezone() -> None:
+    assert at_problem("2026-09-01T02:00:00Z") is None
+    assert at_problem("2026-09-01T02:00:00+02:00") is None
+    assert at_problem("next tuesday") is not None
+    assert timezone_problem("Europe/Amsterdam") is None
+    assert timezone_problem("Mars/Olympus") is not None
+    assert timezone_problem("../etc/passwd") is not None
 
 
 # ---------------------------------------------------------------- robustness

@@ -40,7 +40,14 @@ def check_mission(mission: ast.Mission, base_dir: Path | None = None) -> list[Di
         walker.check(action)
     stages = check_run(ctx)
     check_flow(ctx, stages)
-    return sorted(ctx.diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.column))
+    order = _file_order(mission)
+    return sorted(ctx.diagnostics, key=lambda d: sort_key(d, order))
+
+
+def _file_order(mission: ast.Mission) -> dict[str, int]:
+    """The mission's own file first, then part files by path, the order the loader reads them."""
+    parts = {part.span.file for part in mission.schemas + mission.transforms + mission.actions}
+    return {file: i for i, file in enumerate([mission.span.file] + sorted(parts - {mission.span.file}))}
 
 
 def check_loaded(loaded: Loaded) -> list[Diagnostic]:

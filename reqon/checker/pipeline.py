@@ -107,11 +107,10 @@ def check_flow(ctx: Context, stages: list[StageInfo]) -> None:
         for ident in info.branches:
             mask |= closures[component[index[ident.name]]]
         stage_masks.append(mask)
-    _empty_errors(ctx, stages, stage_masks, names, summaries)
+    _empty_errors(ctx, stages, stage_masks, summaries)
     for info in stages:
         if info.stage.parallel and len(info.branches) > 1:
-            _timing_reads(ctx, info, [closures[component[index[b.name]]] for b in info.branches],
-                          names, summaries)
+            _timing_reads(ctx, info, [closures[component[index[b.name]]] for b in info.branches], summaries)
 
 
 def _closures(successors: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -208,7 +207,7 @@ def _path(start: int, goal: int, component: list[int], successors: list[list[int
 def _unused(ctx: Context) -> None:
     """W501 for actions nothing runs, W502 for other declarations nothing uses."""
     run_names = {ident.name for run in ctx.mission.runs for stage in run.stages for ident in stage.actions}
-    for action in ctx.mission.actions:
+    for action in ctx.mission.actions if ctx.mission.runs else ():  # without run: E201 says it all
         name = action.name.name
         if ctx.actions.get(name) is action and name not in run_names and name not in ctx.jump_targets:
             ctx.warn("W501", action.name.span, f"action '{name}' is never run",
@@ -238,7 +237,7 @@ def _unused_settings(ctx: Context) -> None:
                  "it applies to stages written in brackets: [A, B]")
 
 
-def _empty_errors(ctx: Context, stages: list[StageInfo], masks: list[int], names: list[str],
+def _empty_errors(ctx: Context, stages: list[StageInfo], masks: list[int],
                   summaries: list[ActionSummary]) -> None:
     """W506: `errors` read where no earlier stage can have tolerated a failure."""
     tolerant_before = []
@@ -265,8 +264,7 @@ def _warn_empty_errors(ctx: Context, span: ast.Span) -> None:
              "only failures of an earlier best-effort or race stage are recorded in 'errors'")
 
 
-def _timing_reads(ctx: Context, info: StageInfo, masks: list[int], names: list[str],
-                  summaries: list[ActionSummary]) -> None:
+def _timing_reads(ctx: Context, info: StageInfo, masks: list[int], summaries: list[ActionSummary]) -> None:
     """W520: a branch reads a store that a sibling branch of the same stage writes."""
     reads = [_merged(mask, summaries, "store_reads") for mask in masks]
     writes = [_merged(mask, summaries, "store_writes") for mask in masks]
