@@ -264,6 +264,9 @@ def _reason(status: int, given: str) -> str:
 class SourceClient:
     """Sends requests to one source; shared by every branch and iteration using it."""
 
+    # Retry policy of OAuth token requests, which have no step to configure them.
+    token_retry: RetryPolicy = RetryPolicy()
+
     def __init__(
         self,
         settings: SourceSettings,
@@ -520,7 +523,7 @@ class SourceClient:
             ],
             content,
         )
-        retry = RetryPolicy()
+        retry = self.token_retry
         timeout_s = self.settings.timeout_ms / 1000
         attempt = 0
         while True:
