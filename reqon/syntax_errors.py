@@ -13,6 +13,7 @@ from typing import Any
 
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Token
 from lark.lexer import PatternStr
 
 from reqon import ast
@@ -164,6 +165,8 @@ class SyntaxErrorTranslator:
                 state["last_line"] = diag.span.line
             stop = (len(found) >= MAX_ERRORS
                     or state["recoveries"] >= MAX_RECOVERIES)
+            if not stop and isinstance(exc, UnexpectedToken):
+                self._repair(exc)
             return not stop
 
         try:
@@ -174,6 +177,24 @@ class SyntaxErrorTranslator:
                 found.append(diag)
             return None, found
         return (None, found) if found else (program, [])
+
+    def _repair(self, exc: UnexpectedToken) -> None:
+        """Where a value is missing before a closing bracket (`let x = 1 + }`), pretend a name
+        was there and keep the bracket, so the blocks around stay balanced and the next
+        errors are real ones rather than echoes of this one."""
+        tok = exc.token
+        if tok.type == "$END" or str(tok) not in ("}", "]", ")") or "NAME" not in exc.expected:
+            return
+        parser = exc.interactive_parser
+        trial = parser.copy()
+        placeholder = Token.new_borrow_pos("NAME", "_", tok)
+        try:
+            trial.feed_token(placeholder)
+            trial.feed_token(tok)
+        except UnexpectedInput:
+            return
+        parser.feed_token(placeholder)
+        parser.feed_token(tok)
 
     # ------------------------------------------------------------ translation
     def _translate(self, exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
