@@ -4,7 +4,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench vsix clean
 
 $(BIN)/reqon: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(BIN)/reqon
 
 bench: $(BIN)/reqon
 	$(BIN)/python -m bench
+
+vsix:
+	cd editors/vscode && npm ci && npm run package
 
 clean:
 	rm -rf $(VENV) .reqon-data dist
