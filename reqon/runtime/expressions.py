@@ -28,6 +28,9 @@ class _NoSubject:
 
 NO_SUBJECT: Any = _NoSubject()
 _UNBOUND = object()
+# Option fields whose value may be a bare word naming a choice (`backoff: constant`,
+# `strategy: throttle`, `format: unix`, §3.1.4, §4.1.4, §4.1.5); the checker accepts them.
+BARE_WORD_OPTIONS = frozenset({"backoff", "strategy", "format"})
 
 
 class Scope:
@@ -73,6 +76,25 @@ class Expressions:
 
     def eval(self, expr: Any, scope: Scope, subject: Value = NO_SUBJECT) -> Value:
         return self._dispatch[type(expr)](expr, scope, subject)
+
+    def eval_option(self, key: str, expr: Any, scope: Scope) -> Value:
+        """One field of a settings object: a bare word in a choice field is the word itself,
+        not a variable."""
+        if key in BARE_WORD_OPTIONS and isinstance(expr, ast.Var):
+            return expr.name
+        return self.eval(expr, scope)
+
+    def eval_options(self, expr: Any, scope: Scope) -> Value:
+        """A settings object (retry, rateLimit, lastSync settings) with `eval_option` per field."""
+        if not isinstance(expr, ast.ObjectLit):
+            return self.eval(expr, scope)
+        out: dict[str, Value] = {}
+        for entry in expr.entries:
+            if isinstance(entry, ast.Spread):
+                out.update(V.spread_object(self.eval(entry.value, scope)))
+            else:
+                out[entry.key] = self.eval_option(entry.key, entry.value, scope)
+        return out
 
     def text(self, node: ast.Node) -> str:
         """The source text of a node, for messages such as `assumption failed: …`."""

@@ -124,14 +124,14 @@ class FetchPlanner:
         key = None
         if isinstance(expr, ast.FuncCall) and expr.args:
             key = V.to_string(self.x.eval(expr.args[0], self.mission_scope))
-        settings = self.x.eval(entry.settings, self.mission_scope) if entry.settings is not None else {}
+        settings = self.x.eval_options(entry.settings, self.mission_scope) if entry.settings is not None else {}
         update_from = settings.get("updateFrom")
         return Since(key=key, param=str(settings.get("param", "since")), format=str(settings.get("format", "iso")),
                      update_from=tuple(str(update_from).split(".")) if update_from else None)
 
     def retry_policy(self, options: dict[str, Any], scope: Scope) -> RetryPolicy:
         """A retry object (§4.1.5) from `retry: { … }` or the `retry` directive's options."""
-        fields = {k: self.x.eval(v, scope) for k, v in options.items() if k != "delay"}
+        fields = {k: self.x.eval_option(k, v, scope) for k, v in options.items() if k != "delay"}
         return _policy(fields, explicit=True)
 
     # ------------------------------------------------------------ running a fetch
@@ -168,9 +168,10 @@ class FetchPlanner:
                 isinstance(e, ast.Entry) and isinstance(e.value, (ast.Literal, ast.Var)) for e in plan.retry.entries):
             cached = self._policies.get(id(plan.retry))
             if cached is None:
-                cached = self._policies[id(plan.retry)] = _policy(self.x.eval(plan.retry, scope), explicit=True)
+                cached = self._policies[id(plan.retry)] = _policy(self.x.eval_options(plan.retry, scope),
+                                                                  explicit=True)
             return cached
-        value = self.x.eval(plan.retry, scope)
+        value = self.x.eval_options(plan.retry, scope)
         return _policy(value if isinstance(value, dict) else {}, explicit=True)
 
     def _path(self, plan: FetchPlan, scope: Scope) -> str:

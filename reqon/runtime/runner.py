@@ -212,7 +212,8 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
         name=name, base_url=base, headers=headers, auth_kind=kind, auth_settings=settings,
         timeout_ms=float(optional.get("timeout", 30000)), max_in_flight=optional.get("maxInFlight"),
         max_response_bytes=int(optional.get("maxResponseBytes", 64 * 1024 * 1024)),
-        rate_limit=value("rateLimit"), circuit_breaker=value("circuitBreaker"))
+        rate_limit=x.eval_options(entries["rateLimit"].value, scope) if "rateLimit" in entries else None,
+        circuit_breaker=value("circuitBreaker"))
 
 
 # ---------------------------------------------------------------- run and finish
