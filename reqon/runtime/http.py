@@ -295,6 +295,7 @@ class SourceClient:
             self._auth_names = frozenset({"authorization"})
         self._plain_headers = self._header_list(self._base_headers)
         self.requests_sent = 0
+        self.in_flight = 0  # requests past every gate, holding their slot
 
     # -- building the request (§6.3.1–§6.3.3) -------------------------------------------
 
@@ -395,8 +396,19 @@ class SourceClient:
         headers = prepared.headers
         if token is not None:
             headers = [*headers, ("Authorization", f"Bearer {token}")]
-        self.limiter.started(turn)
+        limiter = self.limiter
+        limiter.started(turn)
         self.requests_sent += 1
+        self.in_flight += 1
+        try:
+            return await self._timed_exchange(prepared, headers, timeout_s)
+        finally:
+            self.in_flight -= 1
+            limiter.finished()
+
+    async def _timed_exchange(
+        self, prepared: _Prepared, headers: HeaderList, timeout_s: float
+    ) -> _Reply | _Failed:
         breaker = self.breaker
         try:
             async with asyncio.timeout(timeout_s):

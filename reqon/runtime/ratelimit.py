@@ -34,6 +34,8 @@ DEFAULT_FALLBACK_RPM = 60
 # Spacing is stretched by this fraction so that the *server* — which sees starts shifted
 # by varying network and scheduling delays — never counts more than n per minute either.
 SPACING_MARGIN = 0.01
+# Two reset instants closer than this belong to the same rate-limit window.
+SAME_WINDOW_S = 0.5
 
 _REMAINING = ("x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining")
 _RESET = ("x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
@@ -96,12 +98,13 @@ class RateLimiter:
         self._retry_until = float("-inf")
         self._remaining: int | None = None
         self._reset_at: float | None = None
+        self._in_flight = 0
         self.waited_s = 0.0
 
     # -- what the API told us -------------------------------------------------------------
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn from a response's headers (any status)."""
+        """Learn from a response's headers (any status); call before :meth:`finished`."""
         retry_after = headers.get("retry-after")
         remaining = _first_header(headers, _REMAINING)
         reset = _first_header(headers, _RESET)
@@ -112,15 +115,36 @@ class RateLimiter:
             seconds = parse_retry_after(retry_after)
             if seconds is not None:
                 self._retry_until = max(self._retry_until, now + seconds)
-        if remaining is not None:
-            try:
-                self._remaining = max(0, int(float(remaining.split(",")[0])))
-            except ValueError:
-                pass
+        reset_at = self._reset_at
         if reset is not None:
             seconds = read_reset(reset, time.time())
             if seconds is not None:
-                self._reset_at = now + max(0.0, seconds)
+                reset_at = now + max(0.0, seconds)
+        if remaining is not None:
+            try:
+                count = int(float(remaining.split(",")[0]))
+            except ValueError:
+                count = None
+            if count is not None:
+                self._remaining = self._estimate(count, reset_at, now)
+        self._reset_at = reset_at
+
+    def _estimate(self, reported: int, reset_at: float | None, now: float) -> int:
+        """The remaining quota, from a count the server reported for one response.
+
+        The server counted that response's request but maybe not the others still in
+        flight, so they are assumed spent; within the same window the lower of this and
+        the running estimate wins, because responses arrive in any order.
+        """
+        estimate = max(0, reported - (self._in_flight - 1))
+        known, known_reset = self._remaining, self._reset_at
+        same_window = (
+            known is not None
+            and known_reset is not None
+            and known_reset > now
+            and (reset_at is None or reset_at <= known_reset + SAME_WINDOW_S)
+        )
+        return min(known, estimate) if same_window and known is not None else estimate
 
     def limited_for(self, now: float | None = None) -> float:
         """Seconds until the source is no longer limited (0 if it is not)."""
@@ -202,10 +226,15 @@ class RateLimiter:
         """The request is going out now: record it, and pass the turn on unless this
         request is a probe (which keeps it until its response has been observed)."""
         self._last_start = self._clock()
+        self._in_flight += 1
         if self._remaining:
             self._remaining -= 1
         if turn is not None and not turn.probe:
             self.release(turn)
+
+    def finished(self) -> None:
+        """A started request has ended (answered, failed or cancelled)."""
+        self._in_flight -= 1
 
     def release(self, turn: Turn | None) -> None:
         if turn is not None and turn.held:
