@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +75,8 @@ class FetchPlanner:
         self.mission_scope = mission_scope
         self._plans: dict[int, FetchPlan] = {}
         self._policies: dict[int, RetryPolicy] = {}
+        # Told about every response (each page of a paginated fetch): `--verbose` logs requests.
+        self.on_response: Callable[[HttpResponse], None] = _ignore
 
     # ------------------------------------------------------------ plans
     def plan(self, step: ast.Fetch) -> FetchPlan:
@@ -153,6 +156,7 @@ class FetchPlanner:
         since_params, checkpoint_key = self._since_params(plan, path, scope)
         if plan.paginate is None:
             response = await client.send(_with_extra(request, since_params))
+            self.on_response(response)
             body, pages, last = response.body, 1, response
         else:
             body, pages, last = await self._paginate(plan, client, request, since_params, scope)
@@ -226,6 +230,7 @@ class FetchPlanner:
             elif cursor is not None:
                 extra.append((paginate.param, cursor))
             response = await client.send(_with_extra(request, extra))
+            self.on_response(response)
             page_items = _page_items(response.body, plan.items)
             items.extend(page_items)
             n += 1
@@ -251,6 +256,10 @@ class FetchPlanner:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _ignore(response: HttpResponse) -> None:
+    pass
 
 
 def _template(path: str) -> tuple[str | tuple[str, ...], ...]:

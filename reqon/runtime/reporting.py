@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from reqon import ast
 from reqon.runtime.evaluator import Hooks
+from reqon.runtime.http import HttpResponse
 from reqon.runtime.pipeline import (
     PipelineResult,
     StageListener,
@@ -119,6 +120,15 @@ class Reporter(StageListener, Hooks):
         if not self.quiet and not self.json_log:
             self._write(text)
 
+    def request(self, response: HttpResponse) -> None:
+        """One response of a fetch (each page counts): logged with `--verbose` and `--json-log`."""
+        if not (self.verbose or self.json_log):
+            return
+        self._event("request", method=response.method, url=self.redact(response.url), status=response.status,
+                    attempts=response.attempts, durationMs=round(response.elapsed_ms))
+        self._log(f"    {response.method} {response.url} {response.status} "
+                  f"(attempt {response.attempts}, {response.elapsed_ms:.0f}ms)")
+
     def iterations(self, total: int, done: int) -> None:
         self.c.loop_total, self.c.loop_done = total, done
         self._tick()
@@ -135,13 +145,10 @@ class Reporter(StageListener, Hooks):
         else:
             print(text, file=self.stream, flush=True)
 
-    def _event(self, event: str, **fields: Any) -> None:
+    def _event(self, event: str, level: str = "info", **fields: Any) -> None:
         if not self.json_log:
             return
-        record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                  "level": "info", "event": event, "mission": self.mission}
-        record.update({k: v for k, v in fields.items() if v is not None})
-        print(self.redact(json.dumps(record, ensure_ascii=False)), file=self.stream, flush=True)
+        print(self.redact(json_line(event, self.mission, level, **fields)), file=self.stream, flush=True)
 
     def _tick(self) -> None:
         if not self._progress or self._live is not None:
@@ -201,8 +208,17 @@ class Reporter(StageListener, Hooks):
         lines = [header] + [f"  {name}: {describe_outcome(o, self.redact)}"
                             for name, o in zip(report.actions, outcome.outcomes)]
         if self.json_log:
-            self._event("stage.failed", stage=report.index, message="\n".join(lines))
+            self._event("stage.failed", "error", stage=report.index, message="\n".join(lines))
             return
         for line in lines:
             self._write(line)
 
+
+
+def json_line(event: str, mission: str | None, level: str = "info", **fields: Any) -> str:
+    """One `--json-log` line (§8.4): time, level, event and mission first, then the
+    fields that apply (None values are left out)."""
+    record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+              "level": level, "event": event, "mission": mission}
+    record.update({k: v for k, v in fields.items() if v is not None})
+    return json.dumps(record, ensure_ascii=False)

@@ -226,6 +226,7 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
         return _config_error(str(exc))
     reporter = _reporter(mission, options, prepared)
     prepared.evaluator.hooks = reporter
+    prepared.evaluator.fetcher.on_response = reporter.request
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
                         redact=prepared.secrets.redact)
     started = time.monotonic()
