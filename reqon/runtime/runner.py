@@ -146,7 +146,8 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         expressions = Expressions(stores, files)
         secrets = Secrets()
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
-        http = await _open_http(sources, options, secrets) if open_stores else None
+        # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
+        http = await _open_http(sources, options, secrets)
         checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
     except (ConfigError, RunError) as exc:
         raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
@@ -325,10 +326,17 @@ def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> 
 # ---------------------------------------------------------------- dry run
 
 
+async def _prepare_plan(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> Prepared:
+    prepared = await prepare(mission, files, options, open_stores=False)
+    if prepared.http is not None:
+        await prepared.http.aclose()
+    return prepared
+
+
 def dry_run(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> int:
     """Prepare without side effects and print the plan (§8 `--dry-run`)."""
     try:
-        prepared = asyncio.run(prepare(mission, files, options, open_stores=False))
+        prepared = asyncio.run(_prepare_plan(mission, files, options))
     except ConfigFailure as exc:
         return _config_error(str(exc))
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides)
