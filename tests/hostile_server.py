@@ -21,12 +21,14 @@ Endpoints:
   ``state.quota`` requests per ``state.quota_window_s``; 429 once spent
 * ``GET /redirect/loop``, ``/redirect/chain/{n}``, ``ANY /redirect/see-other``
 * ``GET /huge?bytes=`` → streamed bytes; ``state.huge_sent`` counts what went out
+* ``GET /gzip`` → a gzip-compressed JSON body
 * ``GET /reset`` → the connection is closed without an answer
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 import time
 from collections import Counter
@@ -297,6 +299,12 @@ async def _huge(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _gzip(request: web.Request) -> web.Response:
+    body = gzip.compress(b'{"zipped": true}')
+    return web.Response(body=body, headers={"Content-Encoding": "gzip",
+                                            "Content-Type": "application/json"})  # fmt: skip
+
+
 async def _reset(request: web.Request) -> web.Response:
     transport = request.transport
     assert transport is not None
@@ -321,6 +329,7 @@ def make_hostile_app(state: HostileState) -> web.Application:
     router.add_get(r"/redirect/chain/{n:\d+}", _redirect_chain)
     router.add_route("*", "/redirect/see-other", _see_other)
     router.add_get("/huge", _huge)
+    router.add_get("/gzip", _gzip)
     router.add_get("/reset", _reset)
     return app
 

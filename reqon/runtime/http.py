@@ -315,8 +315,9 @@ class SourceClient:
             self.auth.query,
         )
         shown_url = self._secrets.redact_url(url)
+        method = request.method.upper()
         if request.headers is None and request.body is None:
-            return _Prepared(request.method, url, shown_url, self._plain_headers, None)
+            return _Prepared(method, url, shown_url, self._plain_headers, None)
         merged = dict(self._base_headers)
         merged.update(merge_headers((request.headers,)))
         content = None
@@ -325,7 +326,7 @@ class SourceClient:
             content, added_type = encode_body(request.body, given)
             if added_type is not None:
                 merged["content-type"] = ("Content-Type", added_type)
-        return _Prepared(request.method, url, shown_url, self._header_list(merged), content)
+        return _Prepared(method, url, shown_url, self._header_list(merged), content)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -423,7 +424,13 @@ class SourceClient:
                 f"{prepared.method} {prepared.shown_url}: too many redirects "
                 f"(more than {MAX_REDIRECTS})",
             ) from None
-        except httpx.TransportError as exc:
+        except httpx.DecodingError:
+            raise RunError(
+                "decode",
+                f"{prepared.method} {prepared.shown_url}: the response body does not match "
+                "its Content-Encoding",
+            ) from None
+        except httpx.RequestError as exc:  # transport failures, malformed responses
             if breaker is not None:
                 breaker.record_failure()
             return _Failed("network", self._secrets.redact(_network_detail(exc)))
@@ -562,7 +569,7 @@ class SourceClient:
             return _Failed("timeout", f"timed out after {timeout_s:g}s")
         except httpx.TooManyRedirects:
             raise RunError("auth", f"POST {prepared.shown_url}: too many redirects") from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             return _Failed("network", self._secrets.redact(_network_detail(exc)))
         except _TooLarge:
             raise RunError("auth", f"POST {prepared.shown_url}: response too large") from None

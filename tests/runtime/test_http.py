@@ -289,6 +289,27 @@ def test_declared_length_over_the_limit_fails_before_reading(hostile: HostileSer
     assert error.kind == "decode"
 
 
+def test_gzip_bodies_are_decompressed_and_broken_ones_are_decode_errors(
+    hostile: HostileServer,
+) -> None:
+    assert send(hostile.url, HttpRequest("GET", "/gzip")).body == {"zipped": True}
+    error = failure(hostile.url, HttpRequest("GET", respond(200, "not gzip",
+                                                            Content_Encoding="gzip")))  # fmt: skip
+    assert error.kind == "decode"
+    assert "Content-Encoding" in error.message
+
+
+def test_cookies_are_not_replayed(hostile: HostileServer) -> None:
+    async def go() -> HttpResponse:
+        async with api(hostile.url) as source:
+            await source.send(HttpRequest("GET", respond(200, "{}", Set_Cookie="session=abc")))
+            return await source.send(HttpRequest("get", "/echo"))
+
+    response = run(go())
+    assert response.body["method"] == "GET"
+    assert "cookie" not in received_headers(response)
+
+
 def test_binding_and_response_headers(hostile: HostileServer) -> None:
     response = send(hostile.url, HttpRequest("GET", respond(200, "{}", X_Multi="a", X_Other="b")
                                              + "&h.X-Multi=c"))  # fmt: skip
