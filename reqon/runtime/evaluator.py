@@ -78,7 +78,7 @@ class Hooks:
     def validation_warning(self, message: str, span: ast.Span) -> None:
         pass
 
-    def iterations(self, total: int, done: int) -> None:
+    def iterations(self, loop: tuple[str, int], total: int, done: int) -> None:
         pass
 
 
@@ -293,7 +293,7 @@ class Evaluator:
         if not step.parallel:
             for n, item in enumerate(items):
                 await self._iteration(step.body, scope, name, item, inv)
-                self.hooks.iterations(len(items), n + 1)
+                self.hooks.iterations((inv.branch, id(step)), len(items), n + 1)
             return
         done = 0
 
@@ -301,7 +301,7 @@ class Evaluator:
             nonlocal done
             await self._iteration(step.body, scope, name, items[i], inv)
             done += 1
-            self.hooks.iterations(len(items), done)
+            self.hooks.iterations((inv.branch, id(step)), len(items), done)
 
         await run_iterations(len(items), one, limit=inv.concurrency)
 

@@ -36,8 +36,7 @@ class Counters:
     done: int = 0
     failed: int = 0
     queued: int = 0
-    loop_total: int = 0
-    loop_done: int = 0
+    loops: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # loop -> (done, total)
 
 
 class Reporter(StageListener, Hooks):
@@ -76,7 +75,7 @@ class Reporter(StageListener, Hooks):
         self.stage = report
         self.c.running = self.c.done = self.c.failed = 0
         self.c.queued = len(report.actions)
-        self.c.loop_total = self.c.loop_done = 0
+        self.c.loops.clear()
         self._event("stage.start", stage=report.index, action=report.label, mode=report.mode.value,
                     limit=report.limit)
         self._log(f"stage {report.index} {report.label} started"
@@ -129,8 +128,8 @@ class Reporter(StageListener, Hooks):
         self._log(f"    {response.method} {response.url} {response.status} "
                   f"(attempt {response.attempts}, {response.elapsed_ms:.0f}ms)")
 
-    def iterations(self, total: int, done: int) -> None:
-        self.c.loop_total, self.c.loop_done = total, done
+    def iterations(self, loop: tuple[str, int], total: int, done: int) -> None:
+        self.c.loops[loop] = (done, total)
         self._tick()
 
     # ------------------------------------------------------------ output
@@ -159,15 +158,30 @@ class Reporter(StageListener, Hooks):
             print(self._status_line(), file=self.stream, flush=True)
 
     def _status_line(self) -> str:
-        stage = f"stage {self.stage.index} {self.stage.label}" if self.stage else "starting"
+        return " · ".join(self._status_parts())
+
+    def _status_parts(self) -> list[str]:
         c = self.c
-        loop = f", iterations {c.loop_done}/{c.loop_total}" if c.loop_total else ""
-        return (f"{stage}: {c.running} running, {max(c.queued, 0)} queued, {c.done} done, {c.failed} failed"
-                f"{loop}, {self.requests()} requests, {sum(c.records.values())} records")
+        stage = "starting"
+        if self.stage is not None:
+            stage = f"stage {self.stage.index} {self.stage.label}"
+            if self.stage.parallel:
+                stage += f" ({self.stage.mode.value}, limit {self.stage.limit})"
+        parts = [stage, f"branches {c.running} running, {max(c.queued, 0)} queued, {c.done} done, {c.failed} failed"]
+        if c.loops:
+            done = sum(d for d, _ in c.loops.values())
+            total = sum(t for _, t in c.loops.values())
+            parts.append(f"iterations {done}/{total}")
+        parts.append(f"{self.requests()} requests, {sum(c.records.values())} records")
+        return parts
 
     def _render(self) -> Any:
         from rich.text import Text
-        return Text(self.redact(self._status_line()), style="cyan")
+        head, *rest = self._status_parts()
+        text = Text(self.redact(head), style="bold cyan")
+        for part in rest:
+            text.append("\n  " + self.redact(part))
+        return text
 
     # ------------------------------------------------------------ the end
     def summary(self, result: PipelineResult, stores: list[str], elapsed_s: float, interrupted: bool) -> None:
