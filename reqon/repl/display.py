@@ -21,16 +21,33 @@ MAX_CELL = 60
 LESS_DEFAULTS = "-FRX"
 
 
-def indented_json(value: Any, indent: str = "  ", level: int = 0) -> str:
-    """Indented JSON with numbers written as the language writes them (`V.to_json_text`)."""
+def indented_json(value: Any, indent: str = "  ", level: int = 0, width: int = 72) -> str:
+    """Indented JSON with numbers written as the language writes them (`V.to_json_text`).
+
+    A list or object whose one-line form fits in `width` stays on one line, so
+    `[1, 2, 3]` does not take five.
+    """
+    short = inline_json(value)
+    if len(short) + len(indent) * level <= width:
+        return short
     pad, inner = indent * level, indent * (level + 1)
     if isinstance(value, list) and value:
-        items = (inner + indented_json(v, indent, level + 1) for v in value)
+        items = (inner + indented_json(v, indent, level + 1, width) for v in value)
         return "[\n" + ",\n".join(items) + "\n" + pad + "]"
     if isinstance(value, dict) and value:
-        fields = (f"{inner}{json.dumps(k, ensure_ascii=False)}: {indented_json(v, indent, level + 1)}"
+        fields = (f"{inner}{json.dumps(k, ensure_ascii=False)}: {indented_json(v, indent, level + 1, width)}"
                   for k, v in value.items())
         return "{\n" + ",\n".join(fields) + "\n" + pad + "}"
+    return V.to_json_text(value)
+
+
+def inline_json(value: Any) -> str:
+    """One-line JSON with a space after `,` and `:`, for reading rather than parsing."""
+    if isinstance(value, list):
+        return "[" + ", ".join(inline_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {inline_json(v)}"
+                               for k, v in value.items()) + "}"
     return V.to_json_text(value)
 
 
