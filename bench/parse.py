@@ -93,8 +93,8 @@ def measure(actions: int, rounds: int) -> None:
             done = subprocess.run([str(reqon), "check", str(path)], capture_output=True)
             process = min(process, time.perf_counter() - t0)
             assert done.returncode == 0, done.stderr.decode()[:500]
-    print(f"| lines | parse s | parse+check s | lines/s (parse+check) | `reqon check` process s |")
-    print(f"|---:|---:|---:|---:|---:|")
+    print("| lines | parse s | parse+check s | lines/s (parse+check) | `reqon check` process s |")
+    print("|---:|---:|---:|---:|---:|")
     print(f"| {lines} | {best_parse:.3f} | {best_total:.3f} | {lines / best_total:,.0f} | {process:.3f} |")
 
 

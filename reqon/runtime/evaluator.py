@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from urllib.parse import quote
 from reqon import ast
 from reqon.runtime import values as V
 from reqon.runtime.errors import RunError
-from reqon.runtime.expressions import NO_SUBJECT, Expressions, Scope
+from reqon.runtime.expressions import Expressions, Scope
 from reqon.runtime.fetching import FetchPlanner
 from reqon.runtime.scheduler import run_iterations
 from reqon.runtime.stores.base import Store
