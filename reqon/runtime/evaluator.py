@@ -9,12 +9,10 @@ to `scheduler`; everything HTTP to `http`.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from reqon import ast
 from reqon.runtime import values as V
@@ -384,10 +382,3 @@ def _type(t: ast.TypeName | ast.InlineType) -> V.TypeRef | V.InlineObject:
         return V.InlineObject(tuple(_field(f) for f in t.fields))
     return V.TypeRef(t.name, _type(t.arg) if t.arg is not None else None)
 
-
-def percent_encode_segment(value: Value) -> str:
-    """§4.1.2: only unreserved characters stay literal, so a `/` becomes %2F."""
-    return quote(V.to_string(value), safe="-._~")
-
-
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
