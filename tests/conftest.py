@@ -84,14 +84,20 @@ def run_mission_text(
     text: str, tmp_path: Path, *args: str, url: str | None = None, file_name: str = "mission.vague"
 ) -> RunResult:
     """Run `text` as a mission file with `DEMO_URL` set to `url`; see `RunResult`."""
-    from reqon.cli import main
-
     mission = tmp_path / file_name
     mission.write_text(text, encoding="utf-8")
+    return run_mission_path(mission, tmp_path, *args, url=url)
+
+
+def run_mission_path(path: Path, tmp_path: Path, *args: str, url: str | None = None) -> RunResult:
+    """`reqon run PATH` (a file or a multi-file directory) with `--output` and `--data-dir`
+    in tmp_path and `DEMO_URL` set to `url`."""
+    from reqon.cli import main
+
     output = tmp_path / "output.json"
     output.unlink(missing_ok=True)
     data_dir = tmp_path / "data"
-    argv = ["run", str(mission), "--output", str(output), "--data-dir", str(data_dir), *args]
+    argv = ["run", str(path), "--output", str(output), "--data-dir", str(data_dir), *args]
     saved = os.environ.get("DEMO_URL")
     if url is not None:
         os.environ["DEMO_URL"] = url
