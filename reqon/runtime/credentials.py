@@ -57,7 +57,9 @@ _OAUTH2_NEEDS = (
     "or tokenUrl with clientId and clientSecret"
 )
 _TS_SPELLINGS = {"apiKey": "key", "headerName": "header", "tokenEndpoint": "tokenUrl"}
-AUTH_FILE_KEYS = frozenset({"type", *_TS_SPELLINGS, *(k for ks in KIND_SETTINGS.values() for k in ks)})
+AUTH_FILE_KEYS = frozenset(
+    {"type", *_TS_SPELLINGS, *(k for ks in KIND_SETTINGS.values() for k in ks)}
+)
 
 
 # --- .env files -------------------------------------------------------------------------

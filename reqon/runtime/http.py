@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Final, NamedTuple
-from urllib.parse import quote
 
 import aiohttp
 import httpx
@@ -47,6 +46,7 @@ from reqon.runtime.http_codec import (
     build_url,
     decode_body,
     encode_body,
+    encode_form,
     merge_headers,
     parse_retry_after,
 )
@@ -342,8 +342,7 @@ class SourceClient:
         refreshed = False
         while True:
             attempt += 1
-            token = await self.auth.token() if isinstance(self.auth, OAuth2) else None
-            outcome = await self._attempt(prepared, timeout_s, token)
+            outcome, token = await self._attempt(prepared, timeout_s)
             if isinstance(outcome, _Reply):
                 status = outcome.status
                 if status < 400 or request.allow.allows(status):
@@ -372,13 +371,23 @@ class SourceClient:
         await asyncio.sleep(retry.delay_ms(attempt) / 1000)
 
     async def _attempt(
-        self, prepared: _Prepared, timeout_s: float, token: str | None
-    ) -> _Reply | _Failed:
-        """One attempt through gates (1), (3), (2) and (4) — the limiter is waited for
-        before the slot so that a rate-limited request holds no slot (§6.3.7)."""
+        self, prepared: _Prepared, timeout_s: float
+    ) -> tuple[_Reply | _Failed, str | None]:
+        """One attempt through the gates, and the OAuth token it carried.
+
+        Order: breaker, token, limiter, slot, request. The limiter is waited for before
+        the slot so that a rate-limited request holds no slot (§6.3.7); the request's
+        start is recorded once it holds the slot, so spacing is kept all the same.
+        """
         breaker = self.breaker
         if breaker is not None:
             breaker.check()
+        token = await self.auth.token() if isinstance(self.auth, OAuth2) else None
+        return await self._gated_exchange(prepared, timeout_s, token), token
+
+    async def _gated_exchange(
+        self, prepared: _Prepared, timeout_s: float, token: str | None
+    ) -> _Reply | _Failed:
         limiter = self.limiter
         turn = await limiter.acquire()
         try:
@@ -530,7 +539,7 @@ class SourceClient:
         policy, but outside the source's limiter, breaker and slots: the identity
         provider is usually another server, whose limits the API's headers do not
         describe."""
-        content = "&".join(f"{k}={v}" for k, v in _form_pairs(form)).encode()
+        content = encode_form(dict(form))
         prepared = _Prepared(
             "POST",
             url,
@@ -573,10 +582,6 @@ class SourceClient:
             return _Failed("network", self._secrets.redact(_network_detail(exc)))
         except _TooLarge:
             raise RunError("auth", f"POST {prepared.shown_url}: response too large") from None
-
-
-def _form_pairs(form: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(quote(k, safe=""), quote(v, safe="")) for k, v in form]
 
 
 # --- the run-wide runtime ---------------------------------------------------------------

@@ -96,7 +96,8 @@ def test_client_credentials_grant_on_first_use(hostile: HostileServer) -> None:
     async def go() -> list[int]:
         settings = oauth(hostile, **CLIENT, scopes=["read", "write"])
         async with api(hostile.url, "oauth2", settings) as source:
-            return [(await source.send(HttpRequest("GET", "/oauth/data"))).status for _ in range(3)]
+            request = HttpRequest("GET", "/oauth/data")
+            return [(await source.send(request)).status for _ in range(3)]
 
     assert run(go()) == [200, 200, 200]
     [form] = hostile.state.token_requests
@@ -111,7 +112,8 @@ def test_refresh_token_grant_and_rotation(hostile: HostileServer) -> None:
     hostile.state.oauth.rotate_refresh = True
 
     async def go() -> None:
-        async with api(hostile.url, "oauth2", oauth(hostile, refreshToken="refresh-0001")) as source:
+        settings = oauth(hostile, refreshToken="refresh-0001")
+        async with api(hostile.url, "oauth2", settings) as source:
             await source.send(HttpRequest("GET", "/oauth/data"))
             hostile.state.revoke_token()
             await source.send(HttpRequest("GET", "/oauth/data"))

@@ -175,8 +175,8 @@ def test_timeouts_and_network_failures_count_but_4xx_do_not(hostile: HostileServ
                     await source.send(HttpRequest("GET", "/respond?status=404&body=x"))
             assert source.breaker is not None
             assert source.breaker.state is BreakerState.CLOSED
-            request = HttpRequest("GET", "/slow?ms=2000", timeout_ms=50,
-                                  retry=RetryPolicy(max_attempts=2, initial_delay_ms=10))  # fmt: skip
+            retry = RetryPolicy(max_attempts=2, initial_delay_ms=10)
+            request = HttpRequest("GET", "/slow?ms=2000", timeout_ms=50, retry=retry)
             with pytest.raises(RunError):
                 await source.send(request)
             return source.breaker.state

@@ -205,13 +205,12 @@ def test_form_body_must_be_an_object(hostile: HostileServer) -> None:
 
 
 def test_text_body_is_sent_as_is_and_other_types_as_json(hostile: HostileServer) -> None:
-    text = send(hostile.url, HttpRequest("PUT", "/echo", headers={"Content-Type": "text/plain"},
-                                         body="line 1\nline 2"))  # fmt: skip
-    assert text.body["body"] == "line 1\nline 2"
-    xml = send(hostile.url, HttpRequest("PUT", "/echo",
-                                        headers={"Content-Type": "application/xml"}, body="<a/>"))  # fmt: skip
-    assert xml.body["body"] == '"<a/>"'
-    assert xml.body["content_type"] == "application/xml"
+    plain = HttpRequest("PUT", "/echo", headers={"Content-Type": "text/plain"}, body="l1\nl2")
+    assert send(hostile.url, plain).body["body"] == "l1\nl2"
+    xml = HttpRequest("PUT", "/echo", headers={"Content-Type": "application/xml"}, body="<a/>")
+    echoed = send(hostile.url, xml)
+    assert echoed.body["body"] == '"<a/>"'
+    assert echoed.body["content_type"] == "application/xml"
 
 
 def test_get_without_body_sends_no_content_type(hostile: HostileServer) -> None:
@@ -223,7 +222,9 @@ def test_get_without_body_sends_no_content_type(hostile: HostileServer) -> None:
 # --- §6.3.4 decoding and the http binding -----------------------------------------------
 
 
-def respond(status: int = 200, body: str = "", type_: str = "application/json", **headers: str) -> str:
+def respond(
+    status: int = 200, body: str = "", type_: str = "application/json", **headers: str
+) -> str:
     query = [("status", str(status)), ("body", body), ("type", type_)]
     query += [(f"h.{name.replace('_', '-')}", value) for name, value in headers.items()]
     return "/respond?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
@@ -422,14 +423,15 @@ def test_which_statuses_are_retried(hostile: HostileServer, status: int, sent: i
 def test_post_and_patch_are_retried_only_when_asked(
     hostile: HostileServer, method: str, retry: RetryPolicy, sent: int
 ) -> None:
-    error = failure(hostile.url, HttpRequest(method, respond(503, "{}"), body={"a": 1}, retry=retry))
+    request = HttpRequest(method, respond(503, "{}"), body={"a": 1}, retry=retry)
+    error = failure(hostile.url, request)
     assert error.status == 503
     assert len(hostile.state.paths("/respond")) == sent
 
 
 def test_allowed_statuses_are_results_and_never_retried(hostile: HostileServer) -> None:
     allow = Allow(statuses=frozenset({404}), classes=frozenset({5}))
-    missing = send(hostile.url, HttpRequest("GET", respond(404, '{"e":1}'), allow=allow, retry=FAST))
+    missing = send(hostile.url, HttpRequest("GET", respond(404, '{"e":1}'), allow=allow))
     assert missing.status == 404 and missing.body == {"e": 1}
     busy = send(hostile.url, HttpRequest("GET", respond(503, '{"e":2}'), allow=allow, retry=FAST))
     assert busy.status == 503 and busy.attempts == 1
@@ -514,7 +516,8 @@ def test_cancellation_ends_a_backoff_wait_at_once(hostile: HostileServer) -> Non
     async def go() -> None:
         async with api(hostile.url) as source:
             retry = RetryPolicy(max_attempts=3, initial_delay_ms=20_000)
-            task = asyncio.create_task(source.send(HttpRequest("GET", "/flaky/k?fail=5", retry=retry)))
+            request = HttpRequest("GET", "/flaky/k?fail=5", retry=retry)
+            task = asyncio.create_task(source.send(request))
             await until(lambda: len(hostile.state.paths("/flaky/k")) == 1)
             await asyncio.sleep(0.05)
             started = time.monotonic()
@@ -558,8 +561,8 @@ def test_the_pool_is_not_a_hidden_bound(
 
 def test_requests_sent_counts_every_attempt(hostile: HostileServer) -> None:
     async def go() -> int:
-        runtime = await HttpRuntime.open([SourceSettings(name="A", base_url=hostile.url),
-                                          SourceSettings(name="B", base_url=hostile.url)])  # fmt: skip
+        sources = [SourceSettings(name=name, base_url=hostile.url) for name in "AB"]
+        runtime = await HttpRuntime.open(sources)
         try:
             await runtime.source("A").send(HttpRequest("GET", "/flaky/a?fail=2", retry=FAST))
             await runtime.source("B").send(HttpRequest("GET", "/echo"))
