@@ -152,7 +152,8 @@ def _parse_as(kind: Kind, text: str, file: str) -> Parsed:
     shift = _Shift(wrapper, text, file)
     if program is None:
         moved = list(dict.fromkeys(shift.diagnostic(d) for d in diagnostics))
-        return Parsed(kind, text, file, diagnostics=moved, ends_early=any(shift.at_end(d) for d in diagnostics))
+        first = min(diagnostics, key=lambda d: d.span.start)  # recovery may find more at the end
+        return Parsed(kind, text, file, diagnostics=moved, ends_early=shift.at_end(first))
     program = shift.node(program)
     if kind is Kind.PROGRAM:
         missions = tuple(d for d in program.declarations if isinstance(d, ast.Mission))

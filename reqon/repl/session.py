@@ -223,6 +223,8 @@ class Session:
             else:
                 await self._run_steps(steps)
         except RunError as exc:
+            if exc.span is None and parsed.expression is not None:
+                exc.span = parsed.expression.span
             self._run_error(exc)
             return Outcome.FAILED
         return Outcome.OK
