@@ -510,3 +510,87 @@ def test_concurrent_upserts_into_one_store_lose_nothing(tmp_path: Path, make_ser
     assert merged.pop("shared") == {"id": "shared", **{f: True for f in fields}}
     assert merged == {f"item-{n}": {"id": f"item-{n}", "a": f"item-{n}", "b": f"item-{n}"} for n in range(30)}
     assert server.stats.peak_in_flight > 8  # the writers really overlapped
+
+
+# --------------------------------------------------------------------------- parallel loops: failure and nesting
+
+
+def test_a_failing_iteration_cancels_the_running_ones_and_starts_no_more(tmp_path: Path,
+                                                                         make_server: MakeServer) -> None:
+    server = make_server()
+    body = """
+  store done: memory("done")
+  action Loop {
+    concurrency: 4
+    for n in [%s] parallel {
+      match n {
+        _ where it == 2 -> { get "/fail" { params: { status: 500, ms: 100 }, retry: { maxAttempts: 1 } } },
+        _ -> { get "/slow" { params: { ms: 3000, n: n } } }
+      }
+      store { id: n } -> done
+    }
+  }
+  run Loop
+""" % ", ".join(str(i) for i in range(12))
+    text = mission(body)
+    result = run(text, tmp_path, server)
+    assert result.code == 1
+    assert result.elapsed_s < 2.0
+    assert result.stores["done"] == []
+    assert server.stats.count("/slow") == 3  # the other three of the first four; nothing started later
+    assert wait_until_idle(server) == 0
+    assert server.stats.aborted == 3
+    at = position(text, 'get "/fail"')
+    assert re.search(rf"Loop: \S+mission\.vague:{at}: http: GET \S+ returned 500", result.stderr), result.stderr
+
+
+def test_other_failing_iterations_are_counted_in_the_message(tmp_path: Path, make_server: MakeServer) -> None:
+    server = make_server()
+    body = """
+  action Loop {
+    for n in [1, 2, 3] parallel {
+      get "/fail" { params: { status: 500, n: n }, retry: { maxAttempts: 1 } }
+    }
+  }
+  run Loop
+"""
+    result = run(mission(body), tmp_path, server)
+    assert result.code == 1
+    assert re.search(r"returned 500 .*\(and 2 more failing iterations\)", result.stderr), result.stderr
+
+
+def test_nested_parallel_loops_get_a_fresh_pool_per_outer_iteration(tmp_path: Path,
+                                                                    make_server: MakeServer) -> None:
+    server = make_server()
+    body = """
+  store done: memory("done")
+  action Nested {
+    concurrency: 3
+    for a in [1, 2] parallel {
+      for b in [1, 2, 3, 4, 5, 6] parallel {
+        get "/slow" { params: { ms: 80, a: a, b: b } }
+        store { id: a * 10 + b } -> done
+      }
+    }
+  }
+  run Nested
+"""
+    result = run(mission(body), tmp_path, server)
+    assert result.code == 0, result.stderr
+    assert server.stats.peak_in_flight == 6
+    assert len(result.stores["done"]) == 12
+
+
+def test_parallel_loop_inside_each_of_several_branches(tmp_path: Path, make_server: MakeServer) -> None:
+    """Loop iterations do not count against the branch limit: 2 branches x 4 iterations."""
+    server = make_server()
+    loop = """
+  action %s {
+    concurrency: 4
+    for n in [1, 2, 3, 4, 5, 6, 7, 8] parallel { get "/slow" { params: { ms: 80, n: n } } }
+  }
+"""
+    body = loop % "L1" + loop % "L2" + loop % "L3" + "  run [L1, L2, L3] { maxConcurrency: 2 }\n"
+    result = run(mission(body), tmp_path, server)
+    assert result.code == 0, result.stderr
+    assert server.stats.peak_in_flight == 8
