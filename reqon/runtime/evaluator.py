@@ -19,6 +19,7 @@ from reqon.runtime import values as V
 from reqon.runtime.errors import RunError
 from reqon.runtime.expressions import Expressions, Scope
 from reqon.runtime.fetching import FetchPlanner
+from reqon.runtime.runstate import ProgressLog
 from reqon.runtime.scheduler import run_iterations
 from reqon.runtime.stores.base import Store
 
@@ -51,6 +52,7 @@ class Invocation:
     action: ast.Action
     branch: str
     stage: int | None = None
+    branch_index: int | None = None  # position in its stage; None for a `jump`ed invocation
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     wrote: set[str] = field(default_factory=set)
 
@@ -90,6 +92,7 @@ class Evaluator:
         self.fetcher = fetcher
         self.mission_scope = mission_scope
         self.hooks = hooks or Hooks()
+        self.progress = ProgressLog()  # the run state (§8.5) when the runner keeps one
         self.actions = {a.name.name: a for a in mission.actions}
         self.transforms = {t.name.name: t for t in mission.transforms}
         self.schemas = schemas_of(mission)
@@ -287,20 +290,23 @@ class Evaluator:
     async def _for(self, step: ast.For, scope: Scope, inv: Invocation) -> None:
         items = self._loop_items(step, scope)
         name = step.var.name
-        if not step.parallel:
-            for n, item in enumerate(items):
-                await self._iteration(step.body, scope, name, item, inv)
-                self.hooks.iterations((inv.branch, id(step)), len(items), n + 1)
-            return
-        done = 0
+        loop = self.progress.loop(inv, step, scope, items)
+        todo = [n for n in range(len(items)) if not loop.done_earlier(n)]  # --resume skips the rest (§8.5)
+        done = len(items) - len(todo)
 
-        async def one(i: int) -> None:
+        async def one(k: int) -> None:
             nonlocal done
-            await self._iteration(step.body, scope, name, items[i], inv)
+            n = todo[k]
+            await self._iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
+            await loop.completed(n)
             done += 1
             self.hooks.iterations((inv.branch, id(step)), len(items), done)
 
-        await run_iterations(len(items), one, limit=inv.concurrency)
+        if not step.parallel:
+            for k in range(len(todo)):
+                await one(k)
+            return
+        await run_iterations(len(todo), one, limit=inv.concurrency)
 
     def _loop_items(self, step: ast.For, scope: Scope) -> list[Value]:
         collection = self.x.eval(step.collection, scope)
@@ -316,9 +322,10 @@ class Evaluator:
                 kept.append(item)
         return kept
 
-    async def _iteration(self, body: tuple[Any, ...], scope: Scope, name: str, item: Value, inv: Invocation) -> None:
+    async def _iteration(self, body: tuple[Any, ...], scope: Scope, bindings: dict[str, Value],
+                         inv: Invocation) -> None:
         try:
-            await self.run_block(body, Scope(scope, {name: item}), inv)
+            await self.run_block(body, Scope(scope, bindings), inv)
         except SkipSignal:
             pass
 
