@@ -15,6 +15,7 @@ from reqon import ast
 from reqon.runtime import values as V
 from reqon.runtime.errors import RunError
 from reqon.runtime.evaluator import Evaluator, Invocation
+from reqon.runtime.runstate import ProgressLog
 from reqon.runtime.scheduler import CANCELLED, COMPLETED, FAILED, Mode, Outcome, StageOutcome, run_stage
 
 SUCCEEDED, STAGE_FAILED, SKIPPED, TOLERATED = "succeeded", "failed", "skipped", "succeeded with tolerated failures"
@@ -86,6 +87,11 @@ class Pipeline:
         self.result = PipelineResult()
 
     @property
+    def progress(self) -> ProgressLog:
+        """The run state (§8.5) lives on the evaluator, which records loop iterations."""
+        return self.evaluator.progress
+
+    @property
     def stages(self) -> tuple[ast.Stage, ...]:
         return self.mission.runs[0].stages if self.mission.runs else ()
 
@@ -114,15 +120,17 @@ class Pipeline:
     async def run(self, skip_done: set[int] | None = None) -> PipelineResult:
         for stage, report in zip(self.stages, self.plan()):
             self.result.stages.append(report)
-            if skip_done and report.index in skip_done:
+            if skip_done and report.index in skip_done or self.progress.stage_done_earlier(report.index):
                 report.status = "done earlier"
                 continue
             if stage.condition is not None and not V.truthy(
                     self.evaluator.x.eval(stage.condition, self.evaluator.mission_scope)):
                 report.status = SKIPPED
                 self.listener.stage_ended(report)
+                await self.progress.stage_settled(report, self.result.errors)
                 continue
             await self._run_stage(stage, report)
+            await self.progress.stage_settled(report, self.result.errors)
             if report.status == STAGE_FAILED:
                 self.result.failed_stage = report
                 break
@@ -136,7 +144,10 @@ class Pipeline:
         actions = [self.evaluator.actions[name] for name in report.actions]
 
         async def branch(i: int) -> None:
-            await self._branch(actions[i], report.actions[i], report.index)
+            if self.progress.branch_done_earlier(report.index, i):
+                return  # completed in the run that --resume continues (§8.5)
+            await self._branch(actions[i], report.actions[i], report.index, i)
+            await self.progress.branch_completed(report.index, i)
 
         try:
             outcome = await run_stage(
@@ -159,8 +170,8 @@ class Pipeline:
         self._record_errors(report, tolerated)
         self.listener.stage_ended(report)
 
-    async def _branch(self, action: ast.Action, name: str, stage: int) -> None:
-        inv = Invocation(action, name, stage)
+    async def _branch(self, action: ast.Action, name: str, stage: int, index: int) -> None:
+        inv = Invocation(action, name, stage, index)
         ev = self.evaluator
         try:
             await ev.invoke(inv)
