@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from reqon.runtime.fetching import FetchPlanner
 from reqon.runtime.http import HttpRuntime, SourceSettings
 from reqon.runtime.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.runtime.reporting import Reporter
+from reqon.runtime.runstate import RunState, console_notice
 from reqon.runtime.secrets import Secrets
 from reqon.runtime.stores import open_store
 from reqon.runtime.stores.base import Store
@@ -48,6 +50,7 @@ class RunOptions:
     json_log: bool = False
     progress: bool | None = None
     overrides: Overrides = field(default_factory=Overrides)
+    resume: bool = False
 
 
 @dataclass
@@ -90,7 +93,7 @@ def run_command(args: Any) -> int:
         return _config_error(str(exc))
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
-                         overrides=Overrides(args.max_concurrency, args.mode))
+                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume)
     if args.dry_run:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
@@ -230,14 +233,36 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
     prepared.evaluator.fetcher.on_response = reporter.request
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
                         redact=prepared.secrets.redact)
+    try:
+        state = _begin_run_state(mission, prepared, pipeline, options)
+    except RunError as exc:
+        await _close_all(prepared)
+        return _config_error(exc.message)
     started = time.monotonic()
-    interrupted = await _run_interruptibly(pipeline, reporter, len(pipeline.stages))
-    code = await _finish(prepared, pipeline.result, reporter, options, started, interrupted)
-    return code
+
+    async def finish(interrupted: int | None) -> int:
+        return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state)
+    return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
 
 
-async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int) -> int | None:
-    """Run the pipeline; the first SIGINT/SIGTERM cancels it gracefully, a second exits at once."""
+def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline, options: RunOptions) -> RunState:
+    """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
+    notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
+    state = RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
+                           resume=options.resume, notice=notice)
+    prepared.evaluator.progress = state
+    state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))
+    return state
+
+
+async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int,
+                             finish: Callable[[int | None], Awaitable[int]]) -> int:
+    """Run the pipeline, then `finish`; the first SIGINT/SIGTERM cancels gracefully, a second exits at once.
+
+    The handlers stay installed while `finish` closes the stores and writes --output, so
+    that a second signal during that clean-up exits at once (§7.7) instead of raising
+    KeyboardInterrupt in the middle of it.
+    """
     loop = asyncio.get_running_loop()
     task = loop.create_task(pipeline.run())
     received: list[int] = []
@@ -258,22 +283,32 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
             pass
     reporter.start(stages)
     try:
-        await task
-    except asyncio.CancelledError:
-        if not received:
-            raise
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not received:
+                raise
+        finally:
+            reporter.stop()
+        code = await finish(received[0] if received else None)
     finally:
-        reporter.stop()
         for signum in installed:
             loop.remove_signal_handler(signum)
-    return received[0] if received else None
+    return received[0] if received else code
 
 
 async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter, options: RunOptions,
-                  started: float, interrupted: int | None) -> int:
+                  started: float, interrupted: int | None, state: RunState) -> int:
     # The snapshot is taken before closing: persistent stores cannot be listed once closed.
     output_problem = _write_output(options.output, prepared.stores) if options.output else None
-    close_problem = await _close_all(prepared) or output_problem
+    store_problem = await _close_all(prepared)
+    close_problem = store_problem or output_problem
+    try:
+        state.finish(result, interrupted=interrupted is not None,
+                     failed=result.failed_stage is not None or close_problem is not None,
+                     durable=store_problem is None)
+    except RunError as exc:
+        close_problem = close_problem or exc.message
     if result.failed_stage is not None:
         reporter.failure_report(result)
     reporter.summary(result, sorted(prepared.stores), time.monotonic() - started, interrupted is not None)
