@@ -805,3 +805,61 @@ def test_bare_word_choices_in_settings_objects(tmp_path: Path, server: ThreadedS
     assert result.keyed("out", "id") == {"fetch": {"id": "fetch", "attempts": 3},
                                           "directive": {"id": "directive", "attempt": 2}}
     assert server.stats.count("/flaky") == 5
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def test_stage_conditions_skip_stages_and_the_run_goes_on(tmp_path: Path, server: ThreadedServer) -> None:
+    body = """
+  store s: memory("s")
+  action A { store { id: "a" } -> s }
+  action B { store { id: "b" } -> s }
+  action C { store { id: "c", seen: count(s) } -> s }
+  run A then B if count(s) > 5 then C if count(s) == 1 and length(errors) == 0
+"""
+    result = ok(body, tmp_path, server)
+    assert result.stores["s"] == [{"id": "a"}, {"id": "c", "seen": 1}]
+    assert "stage 2 B: skipped" in result.stderr
+    assert "stage 3 C: succeeded" in result.stderr
+
+
+def test_a_failing_stage_ends_the_mission(tmp_path: Path, server: ThreadedServer) -> None:
+    body = """
+  store s: memory("s")
+  action A { let x = 1 / 0 }
+  action B { store { id: "b" } -> s }
+  run A then B
+"""
+    result = failed(body, tmp_path, server, "runtime", "division by zero")
+    assert result.stores["s"] == []
+
+
+def test_arm_bodies_and_iterations_do_not_leak_bindings(tmp_path: Path, server: ThreadedServer) -> None:
+    body = """
+  store s: memory("s")
+  action A {
+    get "/items/1"
+    match response {
+      _ -> {
+        get "/items/2"
+        let inner = response.value
+        store { id: "arm", seen: response.value } -> s
+      }
+    }
+    for n in [3] {
+      store { id: "loop-before", seen: response.value } -> s
+      get "/items/{n}"
+      store { id: "loop-after", seen: response.value } -> s
+    }
+    store { id: "after", seen: response.value, status: http.status } -> s
+  }
+  run A
+"""
+    result = ok(body, tmp_path, server)
+    assert result.keyed("s", "id") == {
+        "arm": {"id": "arm", "seen": "item-2"},
+        "loop-before": {"id": "loop-before", "seen": "item-1"},
+        "loop-after": {"id": "loop-after", "seen": "item-3"},
+        "after": {"id": "after", "seen": "item-1", "status": 200},
+    }
