@@ -8,6 +8,7 @@ sleeps alone.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -594,3 +595,36 @@ def test_parallel_loop_inside_each_of_several_branches(tmp_path: Path, make_serv
     result = run(mission(body), tmp_path, server)
     assert result.code == 0, result.stderr
     assert server.stats.peak_in_flight == 8
+
+
+def test_cli_max_concurrency_leaves_loop_concurrency_alone(tmp_path: Path, make_server: MakeServer) -> None:
+    server = make_server()
+    body = """
+  action Loop {
+    concurrency: 5
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] parallel { get "/slow" { params: { ms: 60, n: n } } }
+  }
+  run [Loop]
+"""
+    result = run(mission(body), tmp_path, server, "--max-concurrency", "1")
+    assert result.code == 0, result.stderr
+    assert server.stats.peak_in_flight == 5
+
+
+def test_a_cancelled_branch_loses_its_staged_checkpoint(tmp_path: Path, make_server: MakeServer) -> None:
+    """fail-fast: Synced fetched with lastSync, then was cancelled while waiting; Done completed."""
+    server = make_server()
+    body = """
+  action Synced {
+    get "/items/1" { since: lastSync("cancelled") }
+    get "/slow" { params: { ms: 3000 } }
+  }
+  action Done { get "/items/2" { since: lastSync("completed") } }
+%s
+  run [Synced, Done, Broken] { mode: "fail-fast" }
+""" % failing_branch("Broken", ms=150)
+    result = run(mission(body), tmp_path, server)
+    assert result.code == 1
+    saved = json.loads((result.data_dir / "sync" / "Par.json").read_text("utf-8"))
+    assert set(saved) == {"completed"}
+    assert server.stats.count("/items/1") == 1
