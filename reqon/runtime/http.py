@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import Final, NamedTuple
 
 import aiohttp
 import httpx
@@ -38,6 +38,7 @@ from httpx_aiohttp import AiohttpTransport
 from reqon import __version__
 from reqon.runtime.auth import SECRET_SETTINGS, OAuth2, TokenReply, make_auth
 from reqon.runtime.breaker import CircuitBreaker
+from reqon.runtime.credentials import Credentials
 from reqon.runtime.errors import ConfigError, RunError
 from reqon.runtime.http_codec import (
     FORM_TYPE,
@@ -52,10 +53,7 @@ from reqon.runtime.http_codec import (
 )
 from reqon.runtime.ratelimit import RateLimiter, Turn
 from reqon.runtime.secrets import Secrets
-from reqon.runtime.values import Value
-
-if TYPE_CHECKING:
-    from reqon.runtime.credentials import Credentials
+from reqon.runtime.values import Value, to_string
 
 __all__ = [
     "Allow",
@@ -620,7 +618,9 @@ class HttpRuntime:
         secrets: Secrets | None = None,
     ) -> HttpRuntime:
         """Build the clients; raises `ConfigError` for a bad base URL or a missing
-        credential (which the CLI should have reported before, naming the field)."""
+        credential, naming the source and field. Without `credentials`, settings come
+        from the mission and the `REQON_<SOURCE>_<FIELD>` variables of the process."""
+        credentials = credentials if credentials is not None else Credentials()
         secrets = secrets if secrets is not None else Secrets()
         for settings in sources:
             _check_base(settings)
@@ -662,18 +662,16 @@ class HttpRuntime:
 
 
 def _resolve_auth(
-    settings: SourceSettings, credentials: Credentials | None, secrets: Secrets
+    settings: SourceSettings, credentials: Credentials, secrets: Secrets
 ) -> dict[str, Value]:
-    if credentials is None:
-        resolved = dict(settings.auth_settings)
-    else:
-        problem = credentials.missing_message(settings)
-        if problem is not None:
-            raise ConfigError(problem)
-        resolved = credentials.settings(settings)
+    """A source's auth settings by the precedence of §3.1.1, every secret among them
+    registered for redaction before the first request."""
+    problem = credentials.missing_message(settings)
+    if problem is not None:
+        raise ConfigError(problem)
+    resolved = credentials.settings(settings)
     for name in SECRET_SETTINGS:
         value = resolved.get(name)
-        if isinstance(value, str):
-            secrets.add(value)
+        if value is not None:
+            secrets.add(value if isinstance(value, str) else to_string(value))
     return resolved
-

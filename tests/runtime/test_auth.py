@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from reqon.runtime.auth import OAuth2, TokenReply
-from reqon.runtime.errors import RunError
+from reqon.runtime.errors import ConfigError, RunError
 from reqon.runtime.http import HttpRequest, HttpRuntime, RetryPolicy, SourceClient, SourceSettings
 from reqon.runtime.secrets import Secrets
 from tests.hostile_server import HostileServer
@@ -265,3 +265,21 @@ def test_tokens_obtained_at_run_time_become_secrets(hostile: HostileServer) -> N
     assert "access-0001" in secrets
     assert secrets.redact("sent access-0001 and cl1ent-s3cret") == "sent *** and ***"
     assert "client-7" not in secrets  # a client id is not a secret
+
+
+def test_without_a_credentials_object_the_environment_is_still_read(
+    hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQON_API_TOKEN", "from-env-token")
+    response = get(hostile.url, "bearer", {}, "/echo")
+    assert ["Authorization", "Bearer from-env-token"] in response.body["headers"]
+
+
+def test_a_missing_credential_fails_before_any_request(
+    hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQON_API_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        get(hostile.url, "bearer", {"token": None})
+    assert "source Api (auth bearer) is missing the credential token" in str(caught.value)
+    assert not hostile.state.seen
