@@ -55,6 +55,9 @@ class Invocation:
     branch_index: int | None = None  # position in its stage; None for a `jump`ed invocation
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     wrote: set[str] = field(default_factory=set)
+    # The innermost step running when the invocation was cancelled: a stage timeout
+    # names it as the failure's position (§7.4 `at`).
+    cancelled_at: ast.Span | None = None
 
     @property
     def concurrency(self) -> int:
@@ -131,6 +134,10 @@ class Evaluator:
             except RunError as exc:
                 if exc.span is None:
                     exc.span = step.span
+                raise
+            except asyncio.CancelledError:
+                if inv.cancelled_at is None:
+                    inv.cancelled_at = step.span
                 raise
             if type(step) in (ast.Fetch, ast.CallStep):
                 anchor = i

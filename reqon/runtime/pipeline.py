@@ -142,11 +142,13 @@ class Pipeline:
         self.listener.stage_started(report)
         timeout = self.timeout_s(stage)
         actions = [self.evaluator.actions[name] for name in report.actions]
+        invocations: dict[int, Invocation] = {}
 
         async def branch(i: int) -> None:
             if self.progress.branch_done_earlier(report.index, i):
                 return  # completed in the run that --resume continues (§8.5)
-            await self._branch(actions[i], report.actions[i], report.index, i)
+            invocations[i] = Invocation(actions[i], report.actions[i], report.index, i)
+            await self._branch(invocations[i])
             await self.progress.branch_completed(report.index, i)
 
         try:
@@ -160,6 +162,8 @@ class Pipeline:
             report.duration_s = time.monotonic() - started
             self.listener.stage_ended(report)
             raise
+        if outcome.timed_out:
+            _place_timeouts(outcome, invocations)
         report.outcome = outcome
         report.duration_s = time.monotonic() - started
         tolerated = outcome.tolerated()
@@ -170,8 +174,7 @@ class Pipeline:
         self._record_errors(report, tolerated)
         self.listener.stage_ended(report)
 
-    async def _branch(self, action: ast.Action, name: str, stage: int, index: int) -> None:
-        inv = Invocation(action, name, stage, index)
+    async def _branch(self, inv: Invocation) -> None:
         ev = self.evaluator
         try:
             await ev.invoke(inv)
@@ -193,6 +196,14 @@ async def _flush(ev: Evaluator, inv: Invocation) -> None:
     """File stores are flushed when the invocation that wrote them settles (§6.6.6)."""
     for name in sorted(inv.wrote):
         await ev.stores[name].flush()
+
+
+def _place_timeouts(outcome: StageOutcome, invocations: dict[int, Invocation]) -> None:
+    """A timed-out branch failed at the step it was running; a queued one nowhere (§7.4)."""
+    for i, branch in enumerate(outcome.outcomes):
+        error = branch.error
+        if error is not None and error.kind == "timeout" and error.span is None and i in invocations:
+            error.span = invocations[i].cancelled_at
 
 
 def error_entry(stage: int, action: str, error: RunError, redact: Callable[[str], str]) -> dict[str, Any]:

@@ -197,11 +197,12 @@ def _decides(result: StageOutcome, i: int) -> bool:
 async def _time_out(window: _Window, result: StageOutcome, message: str, on_settle: Settled | None) -> None:
     result.timed_out = True
     window.stop_starting()
-    for j in await window.cancel_running():
-        _notify(on_settle, j, window.outcomes[j])
+    cancelled = await window.cancel_running()
     for outcome in window.outcomes:
         if outcome.status != COMPLETED:
             outcome.status, outcome.error = FAILED, RunError(kind="timeout", message=message)
+    for j in cancelled:  # reported as what they are now: failed with kind timeout
+        _notify(on_settle, j, window.outcomes[j])
 
 
 def _notify(on_settle: Settled | None, i: int, outcome: Outcome) -> None:
