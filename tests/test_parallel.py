@@ -389,7 +389,7 @@ def test_stage_timeout_fails_running_and_queued_branches(tmp_path: Path, make_se
     result = run(mission(body), tmp_path, server)
     assert result.code == 1
     assert result.elapsed_s < 1.5
-    assert "Slow: timeout: stage 1 timed out after 200ms" in result.stderr
+    assert re.search(r"Slow: \S+mission\.vague:\d+:\d+: timeout: stage 1 timed out after 200ms", result.stderr)
     assert "Queued: timeout: stage 1 timed out after 200ms" in result.stderr
     assert server.stats.count("/slow") == 1
     assert wait_until_idle(server) == 0
@@ -404,12 +404,34 @@ def test_best_effort_stage_timeout_records_timeout_entries(tmp_path: Path, make_
   action Report { for e in errors { store { id: e.action, entry: e } -> errs } }
   run [Slow, Quick] { mode: "best-effort", timeout: 300ms } then Report
 """ % (slow_branch("Slow", 3000), slow_branch("Quick", 10))
-    result = run(mission(body), tmp_path, server)
+    text = mission(body)
+    result = run(text, tmp_path, server)
     assert result.code == 0, result.stderr
     assert [r["id"] for r in result.stores["done"]] == ["Quick"]
     [entry] = [r["entry"] for r in result.stores["errs"]]
     assert set(entry) == ERROR_FIELDS
     assert (entry["action"], entry["kind"], entry["message"]) == ("Slow", "timeout", "stage 1 timed out after 300ms")
+    assert entry["at"].endswith("mission.vague:" + position(text, 'get "/slow" { params: { ms: 3000'))
+    assert entry["status"] is None
+
+
+def test_a_queued_branch_that_times_out_has_no_position(tmp_path: Path, make_server: MakeServer) -> None:
+    server = make_server()
+    body = """
+  store done: memory("done")
+  store errs: memory("errs")
+%s%s
+  action Report { for e in errors { store { id: e.action, at: e.at, kind: e.kind } -> errs } }
+  run [Slow, Queued] { mode: "best-effort", timeout: 200ms, maxConcurrency: 1 } then Report
+""" % (slow_branch("Slow", 3000), slow_branch("Queued", 10))
+    result = run(mission(body), tmp_path, server, "--json-log")
+    assert result.code == 0, result.stderr
+    errs = result.keyed("errs", "id")
+    assert errs["Queued"] == {"id": "Queued", "at": None, "kind": "timeout"}
+    assert errs["Slow"]["at"] is not None
+    ends = [json.loads(line) for line in result.stderr.splitlines() if '"branch.end"' in line]
+    assert [(e["action"], e["outcome"], e.get("kind")) for e in ends] == [("Slow", "failed", "timeout"),
+                                                                           ("Report", "completed", None)]
 
 
 def test_single_stage_timeout(tmp_path: Path, make_server: MakeServer) -> None:
