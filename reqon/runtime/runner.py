@@ -333,8 +333,12 @@ async def _close_all(prepared: Prepared) -> str | None:
 
 def _write_output(target: str, stores: dict[str, Store]) -> str | None:
     """Write `--output`; returns a problem to report instead of raising (no traceback)."""
-    data = {name: stores[name].list() for name in sorted(stores)}
-    text = json.dumps(V.to_json_value(data), indent=2, ensure_ascii=False) + "\n"
+    data = V.to_json_value({name: stores[name].list() for name in sorted(stores)})
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if not text.isascii() and not _encodable(text):
+        # A lone surrogate (from a "\\ud800" escape in a response) has no UTF-8 form;
+        # ASCII escapes round-trip it exactly.
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -346,6 +350,14 @@ def _write_output(target: str, stores: dict[str, Store]) -> str | None:
     except OSError as exc:
         return f"cannot write --output {target}: {exc.strerror or exc}"
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> Reporter:
