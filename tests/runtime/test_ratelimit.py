@@ -256,3 +256,23 @@ def test_remaining_zero_limits_until_the_reset() -> None:
     assert limiter.limited_for() == pytest.approx(20.0)
     now[0] += 21
     assert limiter.limited_for() == 0.0
+
+
+def test_throttle_spreads_starts_over_the_rest_of_the_window() -> None:
+    """remaining 10 with the reset 1 s away → starts about 0.1 s apart."""
+
+    async def go() -> list[float]:
+        limiter = RateLimiter("Api", {"strategy": "throttle"})
+        limiter.observe({"x-ratelimit-remaining": "10", "x-ratelimit-reset": "1"})
+        starts = []
+        for _ in range(3):
+            turn = await limiter.acquire()
+            limiter.started(turn)
+            starts.append(time.monotonic())
+            limiter.finished()
+            limiter.release(turn)
+        return starts
+
+    starts = run(go())
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(0.08 <= gap <= 0.2 for gap in gaps), gaps
