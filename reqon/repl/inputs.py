@@ -18,6 +18,7 @@ from typing import Any
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error
+from reqon.grammar import http_methods
 from reqon.parser import parse_text
 from reqon.syntax_errors import scan_brackets
 
@@ -51,11 +52,11 @@ STEPS_WRAPPER = Wrapper("mission __Repl {\naction __Input {\n", "\n}\n}\n")
 MEMBERS_WRAPPER = Wrapper("mission __Repl {\n", "\n}\n")
 PROGRAM_WRAPPER = Wrapper("", "")
 
-_STEP_WORDS = frozenset(
-    "get post put patch delete GET POST PUT PATCH DELETE call for map apply validate let wait "
-    "skip continue abort retry queue jump".split())
-_MEMBER_WORDS = frozenset("source schema transform action run schedule maxConcurrency parallelMode".split())
-_LEADING = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.S)
+_STEP_WORDS = http_methods() | frozenset({
+    "call", "for", "map", "apply", "validate", "let", "wait", "skip", "continue", "abort", "retry", "queue", "jump"})
+_MEMBER_WORDS = frozenset({
+    "source", "schema", "transform", "action", "run", "schedule", "maxConcurrency", "parallelMode"})
+_LEADING = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STORE_DECL = re.compile(r"store\s+[A-Za-z_][A-Za-z0-9_]*\s*:")
 _AT_END = re.compile(r"^unexpected '[^']*'")

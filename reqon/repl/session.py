@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reqon import ast
-from reqon.diagnostics import Diagnostic, error
+from reqon.diagnostics import error
 from reqon.repl.display import Printer
 from reqon.repl.inputs import Kind, Parsed, is_open, parse_input
 
@@ -358,7 +358,6 @@ class Session:
         return Outcome.QUIT
 
     async def _load(self, argument: str) -> Outcome:
-        from reqon.checker import check_loaded
         from reqon.loader import load_path
 
         if not argument:
@@ -376,11 +375,7 @@ class Session:
         decls = self.decls
         for mission in loaded.missions:
             decls = decls.merged(mission, mission.name.name)
-        found = [d for d in check_loaded(loaded) if d.is_error]
-        if found:
-            self.printer.diagnostics(found, self.files)
-            return Outcome.FAILED
-        outcome = await self._replace(decls, set(loaded.files), show_warnings=False)
+        outcome = await self._replace(decls, set(loaded.files), show_warnings=True)
         if outcome is Outcome.OK:
             self.printer.notice(f"loaded {', '.join(m.name.name for m in loaded.missions)}: {self._summary()}")
         return outcome
@@ -559,7 +554,7 @@ async def run_script(stream: Any, printer: Printer, data_dir: Path, path: str | 
         pending = ""
         for line in stream:
             pending += line
-            if not session.is_complete(pending[:-1] if pending.endswith("\n") else pending):
+            if not session.is_complete(pending.removesuffix("\n")):
                 continue
             text, pending = pending.strip("\n"), ""
             if await session.execute(text) is Outcome.QUIT:

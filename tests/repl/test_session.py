@@ -260,13 +260,13 @@ def drive(pipe: object, keys: list[str], data_dir: Path) -> tuple[int, str, str]
 
 
 def test_prompt_runs_inputs_and_exits_0_on_ctrl_d(pipe: object, tmp_path: Path, history_file: Path) -> None:
-    code, out, err = drive(pipe, ["1 + 2\r", "\x04"], tmp_path)
+    code, out, _err = drive(pipe, ["1 + 2\r", "\x04"], tmp_path)
     assert code == 0
     assert out == "3\n"
 
 
 def test_prompt_enter_continues_an_open_input(pipe: object, tmp_path: Path, history_file: Path) -> None:
-    code, out, _ = drive(pipe, ["let x = [1,\r", "2]\r", "x\r", "\x04"], tmp_path)
+    _code, out, _ = drive(pipe, ["let x = [1,\r", "2]\r", "x\r", "\x04"], tmp_path)
     assert out == "[1,2]\n"
 
 
@@ -276,13 +276,13 @@ def test_prompt_ctrl_c_abandons_the_input(pipe: object, tmp_path: Path, history_
 
 
 def test_prompt_history_is_kept_and_up_recalls_it(pipe: object, tmp_path: Path, history_file: Path) -> None:
-    code, out, _ = drive(pipe, ["20 + 1\r", "\x1b[A", "\r", "\x04"], tmp_path)
+    _code, out, _ = drive(pipe, ["20 + 1\r", "\x1b[A", "\r", "\x04"], tmp_path)
     assert out == "21\n21\n"
     assert "+20 + 1" in history_file.read_text("utf-8")
 
 
 def test_prompt_tab_completes(pipe: object, tmp_path: Path, history_file: Path) -> None:
-    code, out, _ = drive(pipe, ["let numbers = [3, 4]\r", "len", "\t", "(numb", "\t", ")\r", "\x04"], tmp_path)
+    _code, out, _ = drive(pipe, ["let numbers = [3, 4]\r", "len", "\t", "(numb", "\t", ")\r", "\x04"], tmp_path)
     assert out == "2\n"
 
 

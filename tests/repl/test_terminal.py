@@ -100,6 +100,12 @@ def test_a_session_in_a_terminal(terminal: Terminal, demo_server: object) -> Non
     t.expect("1 | length(1 2)")
     t.expect("|          ^")
 
+    t.type('get "/slow?ms=5000"\r')  # Ctrl-C cancels a running step and the prompt comes back
+    t.expect('get "/slow?ms=5000"\n')
+    time.sleep(0.3)
+    t.type("\x03")
+    t.expect("cancelled\nreqon> ", timeout=4)
+
     t.type("count(books)\r")
     t.expect("count(books)\n5\nreqon> ")
 
@@ -111,14 +117,14 @@ def test_a_session_in_a_terminal(terminal: Terminal, demo_server: object) -> Non
 
 def test_piped_standard_input_prints_one_line_per_result(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "reqon.cli", "repl", "--data-dir", str(tmp_path)],
-                            input="1 + 2\n", capture_output=True, text=True, timeout=30, cwd=tmp_path)
+                            input="1 + 2\n", capture_output=True, text=True, timeout=30, cwd=tmp_path, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "3\n", "")
 
 
 def test_piped_errors_go_to_stderr_and_the_exit_status_stays_0(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "reqon.cli", "repl", "--data-dir", str(tmp_path)],
                             input="let x = [1,\n 2]\n1 +)\n:show nope\nlength(x)\n", capture_output=True, text=True,
-                            timeout=30, cwd=tmp_path)
+                            timeout=30, cwd=tmp_path, check=False)
     assert result.returncode == 0
     assert result.stdout == "2\n"
     assert "<input 2>:1:4: error[E101]: unexpected ')'" in result.stderr
