@@ -863,3 +863,32 @@ def test_arm_bodies_and_iterations_do_not_leak_bindings(tmp_path: Path, server: 
         "loop-after": {"id": "loop-after", "seen": "item-3"},
         "after": {"id": "after", "seen": "item-1", "status": 200},
     }
+
+
+def test_jump_then_retry_gives_up_after_the_default_three_attempts(tmp_path: Path, server: ThreadedServer) -> None:
+    key = uuid.uuid4().hex
+    body = f"""
+  store log: memory("log")
+  action Renew {{ store {{ id: "r" + count(log) }} -> log }}
+  action A {{
+    get "/flaky" {{ params: {{ key: "{key}", fail: 10, status: 419 }}, allow: [419] }}
+    match response {{ _ where http.status == 419 -> jump Renew then retry, _ -> continue }}
+  }}
+  run A
+"""
+    result = failed(body, tmp_path, server, "retry-exhausted", "gave up after 3 attempts")
+    assert server.stats.count("/flaky") == 3
+    assert len(result.stores["log"]) == 3  # the jumped-to action ran before every verdict
+
+
+def test_abort_inside_a_jumped_action_fails_even_a_best_effort_stage(tmp_path: Path,
+                                                                     server: ThreadedServer) -> None:
+    body = """
+  store s: memory("s")
+  action Stop { abort "from the jump" }
+  action A { jump Stop }
+  action B { store { id: "b" } -> s }
+  run [A] { mode: "best-effort" } then B
+"""
+    result = failed(body, tmp_path, server, "abort", "from the jump")
+    assert result.stores["s"] == []
