@@ -35,7 +35,21 @@ def repl_bindings(is_complete: Callable[[str], bool]) -> KeyBindings:
         """Alt-Enter: a line break even where Enter would run the input."""
         event.current_buffer.insert_text("\n" + next_indent(event.current_buffer.document.current_line_before_cursor))
 
+    for closer in ")]}":
+        bindings.add(closer)(_dedenting(closer))
+
     return bindings
+
+
+def _dedenting(closer: str) -> Callable[[KeyPressEvent], None]:
+    def insert(event: KeyPressEvent) -> None:
+        """A closing bracket typed first on a line moves it back one level, under its opener."""
+        buffer = event.current_buffer
+        before = buffer.document.current_line_before_cursor
+        if before and not before.strip():
+            buffer.delete_before_cursor(min(2, len(before)))
+        buffer.insert_text(closer)
+    return insert
 
 
 def next_indent(line: str) -> str:
