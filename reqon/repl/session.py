@@ -146,6 +146,7 @@ class Session:
                                                 misplaced=(), steps=(), span=_NOWHERE), branch="repl")
         self.last: Parsed | None = None
         self.inputs = 0
+        self._fields_seen: dict[str, tuple[int, list[str]]] = {}
         self._commands = {
             ":help": self._help, ":load": self._load, ":run": self._run, ":stores": self._stores,
             ":show": self._show, ":ast": self._ast, ":reset": self._reset, ":quit": self._quit,
@@ -290,6 +291,7 @@ class Session:
                 await old.http.aclose()
         self.prepared = prepared
         self.scope.parent = prepared.evaluator.mission_scope
+        self._fields_seen.clear()
 
     # ------------------------------------------------------------ steps and expressions
     def _check_steps(self, steps: tuple[Any, ...], file: str) -> bool:
@@ -501,7 +503,16 @@ class Session:
         return Names(sources=list(self.decls.sources), stores=list(stores), actions=list(self.decls.actions),
                      transforms=list(self.decls.transforms), schemas=list(self.decls.schemas),
                      variables={k: v for k, v in self.scope.vars.items() if k not in _PREDEFINED or v is not None},
-                     store_fields={name: _fields(store.list()[:50]) for name, store in stores.items()})
+                     store_fields={name: self._store_fields(name, store) for name, store in stores.items()})
+
+    def _store_fields(self, name: str, store: Any) -> list[str]:
+        """Field names of the first records, listed again only when the store's size changed."""
+        count = store.count()
+        cached = self._fields_seen.get(name)
+        if cached is None or cached[0] != count:
+            cached = (count, _fields(store.list()[:50]))
+            self._fields_seen[name] = cached
+        return cached[1]
 
 
 def _fields(records: list[dict[str, Any]]) -> list[str]:
@@ -535,7 +546,7 @@ def run_repl(args: Any) -> int:
         print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
         return 2
     data_dir = Path(getattr(args, "data_dir", ".reqon-data"))
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    if sys.stdin.isatty():
         from reqon.repl.terminal import run_terminal
         return asyncio.run(run_terminal(data_dir, path))
     return asyncio.run(run_script(sys.stdin, Printer(sys.stdout, sys.stderr), data_dir, path))

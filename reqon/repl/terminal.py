@@ -23,7 +23,7 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.layout.processors import HighlightMatchingBracketProcessor
 from prompt_toolkit.lexers import PygmentsLexer
-from prompt_toolkit.output import Output
+from prompt_toolkit.output import Output, create_output
 from prompt_toolkit.styles import Style
 
 from reqon.highlight import ReqonLexer
@@ -74,6 +74,8 @@ async def run_terminal(data_dir: Path, path: str | None = None, *, input: Input 
     """The interactive loop; exit 0 on Ctrl-D or `:quit`."""
     printer = Printer(out or sys.stdout, err or sys.stderr)
     session = Session(printer, data_dir=data_dir)
+    if output is None and not sys.stdout.isatty() and sys.stderr.isatty():
+        output = create_output(stdout=sys.stderr)  # `reqon repl > file`: prompt on the terminal, results to the file
     prompt = build_prompt(session, input=input, output=output)
     try:
         if await cancellable(session.start(path), printer) is Outcome.QUIT:
