@@ -396,7 +396,7 @@ class RunState(ProgressLog):
         return round(end - self._started, 3)
 
     def _write(self) -> None:
-        text = json.dumps(self._document(), ensure_ascii=False, separators=(",", ":")) + "\n"
+        text = json.dumps(self._document(), separators=(",", ":")) + "\n"  # ASCII: safe for any message
         try:
             write_atomically(self.path, text)
         except OSError as exc:
@@ -408,12 +408,19 @@ class RunState(ProgressLog):
                 "startedAt": self.started_at, "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
-        """One line per run, appended with a single write and fsynced."""
+        """One line per run, appended with a single write and fsynced.
+
+        A line torn by a crash has no final newline; starting with one keeps the torn
+        line from swallowing this one.
+        """
         self.history.parent.mkdir(parents=True, exist_ok=True)
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        data = (json.dumps(entry) + "\n").encode("ascii")
         try:
-            fd = os.open(self.history, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            fd = os.open(self.history, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data
                 os.write(fd, data)
                 os.fsync(fd)
             finally:
