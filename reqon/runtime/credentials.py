@@ -19,7 +19,7 @@ from reqon.runtime.errors import ConfigError
 from reqon.runtime.values import Value
 
 if TYPE_CHECKING:
-    from reqon.runtime.http import SourceSettings
+    from reqon.runtime.http_model import SourceSettings
 
 __all__ = [
     "AUTH_FILE_KEYS",

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from reqon import ast
@@ -20,7 +20,10 @@ from reqon.runtime import values as V
 from reqon.runtime.checkpoints import CheckpointFile
 from reqon.runtime.errors import RunError
 from reqon.runtime.expressions import Expressions, Scope
-from reqon.runtime.http import Allow, HttpRequest, HttpResponse, HttpRuntime, RetryPolicy
+from reqon.runtime.http_model import Allow, HttpRequest, HttpResponse, RetryPolicy
+
+if TYPE_CHECKING:
+    from reqon.runtime.http import HttpRuntime
 
 Value = Any
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from reqon import ast
 from reqon.runtime.evaluator import Hooks
-from reqon.runtime.http import HttpResponse
+from reqon.runtime.http_model import HttpResponse
 from reqon.runtime.pipeline import (
     PipelineResult,
     StageListener,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon.runtime import values as V
@@ -26,7 +26,10 @@ from reqon.runtime.errors import ConfigError, RunError
 from reqon.runtime.evaluator import Evaluator
 from reqon.runtime.expressions import Expressions, Scope
 from reqon.runtime.fetching import FetchPlanner
-from reqon.runtime.http import HttpRuntime, SourceSettings
+from reqon.runtime.http_model import SourceSettings
+
+if TYPE_CHECKING:
+    from reqon.runtime.http import HttpRuntime
 from reqon.runtime.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.runtime.reporting import Reporter
 from reqon.runtime.runstate import RunState, console_notice
@@ -150,7 +153,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         secrets = Secrets()
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
-        http = await _open_http(sources, options, secrets)
+        http = await _open_http(sources, options, secrets) if sources else None
         checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
     except (ConfigError, RunError) as exc:
         raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
@@ -164,6 +167,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
 
 async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets: Secrets) -> HttpRuntime:
     from reqon.runtime.credentials import Credentials, load_auth_file
+    from reqon.runtime.http import HttpRuntime  # httpx and aiohttp load only for missions with sources
     env = dict(os.environ)
     names = {s.name for s in sources}
     auth_file = load_auth_file(Path(options.auth_file), env, names) if options.auth_file else None
