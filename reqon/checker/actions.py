@@ -441,19 +441,12 @@ class ActionWalker:
     def _match(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
         assert isinstance(step, ast.MatchStep)
         self.expr.check(step.subject, scope, False)
-        wildcard = reported = False
-        catch_all: ast.Arm | None = None
+        self.ctx.warn_unreachable_arm(
+            step.arms, lambda a: a.pattern.name == "_" and not a.is_list and a.guard is None)
+        wildcard = False
         for branch in step.arms:
-            if catch_all is not None and not reported:
-                self.ctx.warn("W503", branch.pattern.span, "unreachable match arm",
-                              notes=(("the '_' arm without guard before it matches every value",
-                                      catch_all.pattern.span),))
-                reported = True
             self._pattern(branch)
-            if branch.pattern.name == "_" and not branch.is_list:
-                wildcard = True
-                if branch.guard is None and catch_all is None:
-                    catch_all = branch
+            wildcard = wildcard or (branch.pattern.name == "_" and not branch.is_list)
             body = Scope(scope)
             if branch.guard is not None:
                 self.expr.check(branch.guard, body, True)

@@ -204,19 +204,12 @@ class ExprChecker:
     def _match(self, expr: ast.Expr, scope: Scope, subject: bool) -> None:
         assert isinstance(expr, ast.MatchExpr)
         self.check(expr.subject, scope, subject)
-        catch_all: ast.ExprArm | None = None
-        reported = False
+        self.ctx.warn_unreachable_arm(
+            expr.arms, lambda a: isinstance(a.pattern, ast.Var) and a.pattern.name == "_" and a.guard is None)
         for arm in expr.arms:
-            if catch_all is not None and not reported:
-                self.ctx.warn("W503", arm.pattern.span, "unreachable match arm",
-                              notes=(("the '_' arm without guard before it matches every value",
-                                      catch_all.pattern.span),))
-                reported = True
-            wildcard = self._pattern(arm.pattern)
+            self._pattern(arm.pattern)
             if arm.guard is not None:
                 self.check(arm.guard, scope, True)
-            elif wildcard and catch_all is None:
-                catch_all = arm
             self.check(arm.result, scope, subject)
 
     def _pattern(self, pattern: ast.Expr) -> bool:

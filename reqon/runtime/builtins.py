@@ -41,10 +41,10 @@ from reqon.runtime.values import (
     Number,
     Value,
     arith,
+    as_number,
     format_number,
     format_timestamp,
     is_number,
-    parse_number,
     parse_timestamp,
     to_number,
     to_string,
@@ -118,12 +118,10 @@ def _string_arg(fn_name: str, v: Value, what: str = "a string") -> str:
 
 def _number_arg(fn_name: str, v: Value) -> Number:
     """A number, or a numeric string as arithmetic accepts it (§5.7.2)."""
-    if is_number(v):
-        return v  # type: ignore[return-value]
+    n = as_number(v)
+    if n is not None:
+        return n
     if isinstance(v, str):
-        n = parse_number(v)
-        if n is not None:
-            return n
         raise _fail(fn_name, f"expected a number, got the string {v!r}")
     raise _fail(fn_name, f"expected a number, got {type_of(v)}")
 

@@ -105,13 +105,14 @@ def compare(op: str, a: Value, b: Value) -> bool:
         return False
     if isinstance(a, str) and isinstance(b, str):
         return test(a, b)
-    x, y = _as_comparable_number(a), _as_comparable_number(b)
+    x, y = as_number(a), as_number(b)
     if x is None or y is None:
         raise RunError.runtime(f"cannot compare {a_type(a)} with {a_type(b)}")
     return test(x, y)
 
 
-def _as_comparable_number(v: Value) -> Number | None:
+def as_number(v: Value) -> Number | None:
+    """A number, or the number a numeric string spells (§5.7.2, §5.12); None otherwise."""
     if is_number(v):
         return v  # type: ignore[return-value]
     if isinstance(v, str):
@@ -172,12 +173,9 @@ def _describe_operand(v: Value) -> str:
 
 def _numeric_operand(op: str, v: Value, side: str | None, text: str | None) -> Number:
     """An arithmetic operand as a number: numbers, or numeric strings (TS compatibility)."""
-    if is_number(v):
-        return v  # type: ignore[return-value]
-    if isinstance(v, str):
-        n = parse_number(v)
-        if n is not None:
-            return n
+    n = as_number(v)
+    if n is not None:
+        return n
     where = f" ({side} operand {text})" if side and text else ""
     raise RunError.runtime(f"cannot apply '{op}' to {_describe_operand(v)}{where}")
 
