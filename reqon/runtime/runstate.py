@@ -218,6 +218,7 @@ class RunState(ProgressLog):
         self._pending: list[tuple[str, int, str]] = []
         self._committing = False
         self._last_commit = time.monotonic()
+        self._interval = batch_interval_s
         self._done_earlier = {i + 1 for i, s in enumerate(self._stages) if s["status"] in DONE_STAGE_STATUSES}
         self.status = RUNNING
         self._ended: float | None = None
@@ -348,17 +349,24 @@ class RunState(ProgressLog):
         return _RecordedLoop(self, key, hashes, skip)
 
     async def iteration_completed(self, key: str, index: int, digest: str) -> None:
-        """Queue the record; every `batch_interval_s`, flush the stores and commit the queue."""
+        """Queue the record; now and then, flush the stores and commit the queue.
+
+        "Now and then" is every `batch_interval_s`, stretched to four times what the last
+        commit cost, so that rewriting large file stores never takes more than a fifth of
+        the run's time.
+        """
         self._pending.append((key, index, digest))
-        if self._committing or time.monotonic() - self._last_commit < self.batch_interval_s:
+        if self._committing or time.monotonic() - self._last_commit < self._interval:
             return
         self._committing = True
+        began = time.monotonic()
         try:
             await self._flush_and_commit()
             self._write()
         finally:
             self._committing = False
             self._last_commit = time.monotonic()
+            self._interval = max(self.batch_interval_s, 4 * (self._last_commit - began))
 
     async def _flush_and_commit(self) -> None:
         """Commit exactly the iterations that had completed when the flush started."""
