@@ -102,6 +102,9 @@ def _normalise(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # Passes over the AST recurse; allow realistic depths (long `a + b + …` chains) and turn
+    # the rest into diagnostics where they happen.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     try:
         return _dispatch(args_list)
     except UsageError as exc:
@@ -190,11 +193,13 @@ def _parse(args: argparse.Namespace) -> int:
         sys.stderr.write(render_all(syntax or loaded.diagnostics, loaded.files, use_colour(sys.stderr)))
         return EXIT_FAILED
     program = loaded.programs[0]
-    if args.json:
-        print(json.dumps(to_json(program), indent=2, ensure_ascii=False))
-    else:
-        from reqon.ast_json import render_tree
-        print(render_tree(program))
+    from reqon.ast_json import render_tree
+    try:
+        text = json.dumps(to_json(program), indent=2, ensure_ascii=False) if args.json else render_tree(program)
+    except RecursionError:
+        print(f"{args.path}:1:1: error[E101]: the file is nested too deeply to print", file=sys.stderr)
+        return EXIT_FAILED
+    print(text)
     return EXIT_OK
 
 

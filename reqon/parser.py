@@ -514,6 +514,14 @@ class Parser:
         self._fast = FastParser(self._lark, self._builder)
         self._lock = threading.Lock()
 
+    def _transform(self, tree: Any, file: str) -> ast.Program | None:
+        try:
+            return self._builder.transform(tree)
+        except RecursionError:
+            self._builder.diagnostics.append(error("E101", ast.Span(file, 1, 1, 1, 1),
+                                                   "the file is nested too deeply to parse"))
+            return None
+
     def parse(self, text: str, file: str) -> tuple[ast.Program | None, list[Diagnostic]]:
         with self._lock:
             self._builder.file = file
@@ -526,7 +534,7 @@ class Parser:
                     return None, [deep]
                 self._builder.diagnostics = []
                 tree, found = self._errors.parse(text, file)
-                program = self._builder.transform(tree) if tree is not None and not found else None
+                program = self._transform(tree, file) if tree is not None and not found else None
             found = found + self._builder.diagnostics
         if found:
             found.sort(key=lambda d: (d.span.line, d.span.column))

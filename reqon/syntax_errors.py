@@ -171,6 +171,10 @@ class SyntaxErrorTranslator:
 
         try:
             program = self._parser.parse(text, on_error=on_error)
+        except RecursionError:
+            found.append(error("E101", position(text, 0, file), "the file is nested too deeply to parse",
+                               "split long expressions into several 'let' steps"))
+            return None, found
         except UnexpectedInput as exc:
             diag = self._translate(exc, text, file)
             if not any(d.span.line == diag.span.line for d in found):
@@ -186,7 +190,7 @@ class SyntaxErrorTranslator:
         if tok.type == "$END" or str(tok) not in ("}", "]", ")") or "NAME" not in exc.expected:
             return
         parser = exc.interactive_parser
-        trial = parser.copy()
+        trial = parser.copy(deepcopy_values=False)  # the tree is discarded after an error anyway
         placeholder = Token.new_borrow_pos("NAME", "_", tok)
         try:
             trial.feed_token(placeholder)

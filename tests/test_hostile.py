@@ -37,7 +37,7 @@ CASES = {
     "NaN in JSON": Case(f'get "{respond("[NaN]")}"', "decode", r"malformed JSON: NaN is not JSON"),
     "wrong content type": Case(f'get "{respond("GIF89a", "image/gif")}"', "decode",
                                r"unsupported content type image/gif"),
-    "huge body": Case('get "/huge" { params: { bytes: 4000000 } }', "decode",
+    "huge body": Case('get "/huge" { params: { bytes: 64000000 } }', "decode",
                       r"the response body is larger than 100000 bytes \(maxResponseBytes\)"),
     "huge declared body": Case('get "/huge" { params: { bytes: 4000000, length: "declared" } }', "decode",
                                r"the response body is larger than 100000 bytes \(maxResponseBytes\)"),
@@ -110,7 +110,8 @@ def test_best_effort_records_the_failure_in_errors_and_goes_on(name: str, tmp_pa
 
 def test_a_huge_body_is_abandoned_early(tmp_path: Path, hostile: Any) -> None:
     run_case(CASES["huge body"], "wait-all", tmp_path, hostile.url)
-    assert hostile.state.huge_sent < 4000000
+    # socket buffers on loopback hold a few MB; the client must stop reading long before 64 MB
+    assert hostile.state.huge_sent < 32_000_000
 
 
 def test_a_server_that_never_answers_costs_the_timeout_not_more(tmp_path: Path, hostile: Any) -> None:
@@ -140,8 +141,6 @@ mission Loop {
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the HTTP layer: http_codec.decode_body lets the "
-                                       "RecursionError of deeply nested JSON escape (exit 70)")
 def test_deeply_nested_json_is_a_decode_error(tmp_path: Path, hostile: Any) -> None:
     case = Case(f'get "{respond("[" * 1200 + "]" * 1200)}"', "decode", r"malformed JSON")
     result = run_case(case, "wait-all", tmp_path, hostile.url)

@@ -50,6 +50,15 @@ def _file_order(mission: ast.Mission) -> dict[str, int]:
     return {file: i for i, file in enumerate([mission.span.file] + sorted(parts - {mission.span.file}))}
 
 
+def _checked(mission: ast.Mission) -> list[Diagnostic]:
+    """The checker walks expressions recursively; a pathological depth becomes a diagnostic."""
+    try:
+        return check_mission(mission)
+    except RecursionError:
+        return [error("E101", mission.name.span, f"an expression in mission '{mission.name.name}' is "
+                      "nested too deeply to check", "split it into several 'let' steps")]
+
+
 def check_loaded(loaded: Loaded) -> list[Diagnostic]:
     """Check every mission of a loaded path, plus E203 for two missions of one file with one name."""
     found: list[Diagnostic] = []
@@ -63,6 +72,6 @@ def check_loaded(loaded: Loaded) -> list[Diagnostic]:
                 found.append(error("E203", decl.name.span, f"duplicate mission '{decl.name.name}'",
                                    notes=(("first declared here", earlier.name.span),)))
     for mission in loaded.missions:
-        found.extend(check_mission(mission))
+        found.extend(_checked(mission))
     order = loaded.file_order()
     return sorted(found, key=lambda d: sort_key(d, order))

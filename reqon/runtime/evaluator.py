@@ -135,6 +135,8 @@ class Evaluator:
                 if exc.span is None:
                     exc.span = step.span
                 raise
+            except RecursionError:
+                raise RunError("runtime", "an expression is nested too deeply to evaluate", span=step.span) from None
             except asyncio.CancelledError:
                 if inv.cancelled_at is None:
                     inv.cancelled_at = step.span

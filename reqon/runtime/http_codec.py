@@ -235,6 +235,8 @@ def decode_body(status: int, content_type: str | None, data: bytes) -> Value:
             return json.loads(data, parse_constant=_reject_constant)  # type: ignore[no-any-return]
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
             raise RunError("decode", _json_error_message(exc, data)) from None
+        except RecursionError:
+            raise RunError("decode", "malformed JSON: nested too deeply to decode") from None
     if kind.startswith("text/"):
         try:
             return data.decode(_charset(content_type), errors="replace")
