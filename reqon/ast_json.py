@@ -22,10 +22,10 @@ _SPAN_FIELDS = {"key_span", "target_span"}
 def to_json(value: Any) -> Any:
     if isinstance(value, ast.Node):
         return _node(value)
+    if isinstance(value, ast.Span):  # a named tuple: before the plain tuples
+        return _span(value)
     if isinstance(value, tuple):
         return [to_json(v) for v in value]
-    if isinstance(value, ast.Span):
-        return _span(value)
     return value
 
 

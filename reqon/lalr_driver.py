@@ -18,7 +18,6 @@ import re
 from typing import Any
 
 import lark
-from lark import Token
 from lark.lexer import PatternStr
 from lark.parsers.lalr_analysis import Shift
 
@@ -38,17 +37,23 @@ _LEXER = re.compile(
 )
 
 
-class _Meta:
-    """The fields of Lark's `Meta` that the AST builder reads."""
+class _Token:
+    """What the AST builder reads of a token (the fields of Lark's Token), at a third of
+    the cost of creating a Lark Token, which matters at one per word of the file."""
 
-    __slots__ = ("empty", "line", "column", "end_line", "end_column", "start_pos", "end_pos")
+    __slots__ = ("type", "value", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
 
-    def __init__(self, pos: tuple[int, int, int, int, int, int] | None) -> None:
-        if pos is None:
-            self.empty = True
-            return
-        self.empty = False
-        self.start_pos, self.line, self.column, self.end_pos, self.end_line, self.end_column = pos
+    def __init__(self, type: str, value: str, start_pos: int, line: int, column: int, end_pos: int) -> None:
+        self.type = type
+        self.value = value
+        self.start_pos = start_pos
+        self.line = self.end_line = line
+        self.column = column
+        self.end_column = column + len(value)
+        self.end_pos = end_pos
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class _Reject(Exception):
@@ -68,6 +73,22 @@ class FastParser:
         self._keywords = {p.value: t.name for t in parser.terminals
                           if isinstance((p := t.pattern), PatternStr) and _WORD.fullmatch(p.value)}
         self._punct = _punctuation_terminals(parser)
+        self._unit_chains: dict[tuple[int, int, str], int] = {}
+
+    def _unit_chain(self, below: int, top: int, ttype: str) -> int:
+        """Where a run of `?rule` reductions on lookahead `ttype` leaves the top of the stack.
+
+        Expression precedence levels make every literal climb a dozen such rules; each
+        one only swaps the top state (the state below stays), so the whole climb depends
+        on (below, top, lookahead) alone and is computed once per parse table triple.
+        """
+        states = self._states
+        while top != self._end:
+            step = states[top][ttype]
+            if step.__class__ is int or not step[2]:
+                break
+            top = states[below][step[1]]
+        return top
 
     def parse(self, text: str) -> Any:
         try:
@@ -76,7 +97,7 @@ class FastParser:
             return None
 
     def _parse(self, text: str) -> Any:
-        states, keywords, punct = self._states, self._keywords, self._punct
+        states, keywords, punct, unit_chains = self._states, self._keywords, self._punct, self._unit_chains
         state_stack = [self._start]
         values: list[Any] = []
         spans: list[Any] = []
@@ -114,7 +135,7 @@ class FastParser:
                 else:
                     ttype = kind  # type: ignore[assignment]
                 column = pos - line_start + 1
-                token = Token(ttype, value, pos, line, column, line, column + len(value), end)
+                token = _Token(ttype, value, pos, line, column, end)
                 span = (pos, line, column, end, line, column + len(value))
                 pos = end
             else:
@@ -131,16 +152,26 @@ class FastParser:
                     break
                 n, origin, unit, reduce = step
                 if unit:  # `?rule` with one child: the value and span stay, only the state moves
-                    state_stack[-1] = states[state_stack[-2]][origin]
-                    if token is None and state_stack[-1] == self._end:
+                    key = (state_stack[-2], state_stack[-1], ttype)
+                    top = unit_chains.get(key)
+                    if top is None:
+                        top = unit_chains[key] = self._unit_chain(*key)
+                    state_stack[-1] = top
+                    if token is None and top == self._end:
                         return values[-1]
-                    actions = states[state_stack[-1]]
+                    actions = states[top]
                     continue
                 if n:
                     children = values[-n:]
                     child_spans = spans[-n:]
                     del state_stack[-n:], values[-n:], spans[-n:]
-                    merged = _merge(child_spans)
+                    first, last = child_spans[0], child_spans[-1]
+                    if first is None or last is None:
+                        merged = _merge(child_spans)
+                    elif first is last:
+                        merged = first
+                    else:
+                        merged = (first[0], first[1], first[2], last[3], last[4], last[5])
                 else:
                     children, merged = [], None
                 values.append(reduce(children, merged))
@@ -235,7 +266,7 @@ def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
             return filtered
         if expand1 and len(filtered) == 1:
             return filtered[0]
-        return method(_Meta(span), filtered)
+        return method(span, filtered)
 
     unit = len(expansion) == 1 and plain and expand1
     return len(expansion), rule.origin.name, unit, reduce

@@ -51,7 +51,11 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     # ------------------------------------------------------------ helpers
     def _span(self, meta: Any) -> ast.Span:
-        if getattr(meta, "empty", True):
+        """From Lark's Meta, or from the (start, line, column, end, end_line, end_column)
+        tuple the fast driver passes instead."""
+        if meta.__class__ is tuple:
+            return ast.Span(self.file, meta[1], meta[2], meta[4], meta[5], meta[0], meta[3])
+        if meta is None or getattr(meta, "empty", True):
             return ast.Span(self.file, 1, 1, 1, 1)
         return ast.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column,
                         meta.start_pos, meta.end_pos)
@@ -212,7 +216,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def every_units(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         count, unit = children
-        return {"kind": "every", "count": int(count), "unit": self._ident(unit)}
+        return {"kind": "every", "count": int(str(count)), "unit": self._ident(unit)}
 
     def every_duration(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         return {"kind": "every", "duration_ms": _duration_ms(str(children[0]))}
@@ -441,10 +445,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return self._literal(meta, self._string(children[0]), "string")
 
     def literal_int(self, meta: Any, children: list[Any]) -> ast.Literal:
-        return self._literal(meta, int(children[0]), "int")
+        return self._literal(meta, int(str(children[0])), "int")
 
     def literal_decimal(self, meta: Any, children: list[Any]) -> ast.Literal:
-        return self._literal(meta, float(children[0]), "decimal")
+        return self._literal(meta, float(str(children[0])), "decimal")
 
     def literal_duration(self, meta: Any, children: list[Any]) -> ast.Literal:
         return self._literal(meta, _duration_ms(str(children[0])), "duration")

@@ -191,8 +191,8 @@ class _Shift:
     def span(self, span: ast.Span) -> ast.Span:
         if not self.lines and not self.offset:
             return span
-        return dataclasses.replace(span, line=span.line - self.lines, end_line=span.end_line - self.lines,
-                                   start=span.start - self.offset, end=span.end - self.offset)
+        return span._replace(line=span.line - self.lines, end_line=span.end_line - self.lines,
+                             start=span.start - self.offset, end=span.end - self.offset)
 
     def at_end(self, d: Diagnostic) -> bool:
         """The parser hit the end of the user's text (or the wrapper after it) wanting more."""
@@ -216,8 +216,8 @@ class _Shift:
         if isinstance(value, ast.Node):
             changes = {f.name: self.node(getattr(value, f.name)) for f in dataclasses.fields(value)}
             return type(value)(**changes)
+        if isinstance(value, ast.Span):  # a named tuple: before the plain tuples
+            return self.span(value)
         if isinstance(value, tuple):
             return tuple(self.node(v) for v in value)
-        if isinstance(value, ast.Span):
-            return self.span(value)
         return value
