@@ -26,14 +26,15 @@ from reqon.syntax_errors import MAX_DEPTH
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PUNCTUATION = ["...", "->", "=>", "??", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ":",
                 ".", "=", "<", ">", "+", "-", "*", "/", "%", "?"]
-_LEXER = re.compile(
-    r"(?P<skip>(?:[ \t\r\n\f]+|//[^\n]*|/\*[\s\S]*?\*/)+)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
+_LEXER = re.compile(  # whitespace and comments, then one token (or the end of the text)
+    r"(?:[ \t\r\n\f]+|//[^\n]*|/\*[\s\S]*?\*/)*"
+    r"(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<DURATION>[0-9]+(?:ms|s|m|h|d)(?![A-Za-z0-9_]))"
     r"|(?P<DECIMAL>[0-9]+\.[0-9]+)"
     r"|(?P<INT>[0-9]+)"
     r"|(?P<STRING>\"(?:[^\"\\\n\r]|\\.)*\"|'(?:[^'\\\n\r]|\\.)*')"
     r"|(?P<punct>" + "|".join(re.escape(p) for p in _PUNCTUATION) + ")"
+    r"|$)"
 )
 
 
@@ -56,6 +57,17 @@ class _Token:
         return self.value
 
 
+_ANONYMOUS = object()  # the value of a token that every rule filters out
+
+
+def _filtered_everywhere(parser: lark.Lark) -> frozenset[str]:
+    """Terminals that no rule keeps (braces, commas, arrows…): the driver skips building them."""
+    kept = {sym.name for rule in parser.rules for sym in rule.expansion
+            if sym.is_term and (not sym.filter_out or rule.options.keep_all_tokens)}
+    every = {sym.name for rule in parser.rules for sym in rule.expansion if sym.is_term}
+    return frozenset(every - kept)
+
+
 class _Reject(Exception):
     """The fast path gives up; the caller falls back to Lark."""
 
@@ -74,6 +86,7 @@ class FastParser:
                           if isinstance((p := t.pattern), PatternStr) and _WORD.fullmatch(p.value)}
         self._punct = _punctuation_terminals(parser)
         self._unit_chains: dict[tuple[int, int, str], int] = {}
+        self._anonymous = _filtered_everywhere(parser)
 
     def _unit_chain(self, below: int, top: int, ttype: str) -> int:
         """Where a run of `?rule` reductions on lookahead `ttype` leaves the top of the stack.
@@ -98,6 +111,7 @@ class FastParser:
 
     def _parse(self, text: str) -> Any:
         states, keywords, punct, unit_chains = self._states, self._keywords, self._punct, self._unit_chains
+        anonymous = self._anonymous
         state_stack = [self._start]
         values: list[Any] = []
         spans: list[Any] = []
@@ -105,27 +119,26 @@ class FastParser:
         depth = 0
         match = _LEXER.match
         while True:
-            if pos < size:
-                m = match(text, pos)
-                if m is None:
-                    raise _Reject()
-                kind = m.lastgroup
-                value = m.group()
-                end = m.end()
-                if kind == "skip":
-                    newlines = value.count("\n")
+            m = match(text, pos) if pos < size else None
+            kind = m.lastgroup if m is not None else None
+            if kind is not None:
+                start = m.start(kind)
+                if start != pos:  # skipped whitespace or comments: keep line numbers right
+                    newlines = text.count("\n", pos, start)
                     if newlines:
                         line += newlines
-                        line_start = pos + value.rindex("\n") + 1
-                    pos = end
-                    continue
+                        line_start = text.rindex("\n", pos, start) + 1
+                    pos = start
+                value = m.group(kind)
+                end = m.end()
                 actions = states[state_stack[-1]]
                 if kind == "word":
                     ttype = keywords.get(value)
                     if ttype is None or ttype not in actions:
                         ttype = "NAME"
                 elif kind == "punct":
-                    ttype = _choose(punct[value], actions)
+                    candidates = punct[value]
+                    ttype = candidates if candidates.__class__ is str else _choose(candidates, actions)
                     if value in "{[(":
                         depth += 1
                         if depth > MAX_DEPTH:  # the slow path reports it; later passes recurse
@@ -135,16 +148,19 @@ class FastParser:
                 else:
                     ttype = kind  # type: ignore[assignment]
                 column = pos - line_start + 1
-                token = _Token(ttype, value, pos, line, column, end)
+                # anonymous punctuation never reaches the AST builder: only its position counts
+                token = _Token(ttype, value, pos, line, column, end) if ttype not in anonymous else _ANONYMOUS
                 span = (pos, line, column, end, line, column + len(value))
                 pos = end
+            elif m is None and pos < size:
+                raise _Reject()  # a character that starts no token
             else:
                 token, span, ttype = None, None, "$END"
                 actions = states[state_stack[-1]]
             while True:
                 step = actions[ttype]
                 if step.__class__ is int:
-                    if token is None:
+                    if ttype == "$END":
                         raise _Reject()
                     state_stack.append(step)
                     values.append(token)
@@ -206,7 +222,7 @@ def _choose(candidates: tuple[str, ...], actions: dict[str, Any]) -> str:
     return candidates[0]
 
 
-def _punctuation_terminals(parser: lark.Lark) -> dict[str, tuple[str, ...]]:
+def _punctuation_terminals(parser: lark.Lark) -> dict[str, str | tuple[str, ...]]:
     """Each operator text with the terminals that can lex it (`<` is COMP_OP or LESSTHAN)."""
     found: dict[str, list[str]] = {p: [] for p in _PUNCTUATION}
     for terminal in parser.terminals:
@@ -217,7 +233,7 @@ def _punctuation_terminals(parser: lark.Lark) -> dict[str, tuple[str, ...]]:
                     found[text].append(terminal.name)
             elif re.fullmatch(pattern.to_regexp(), text):
                 found[text].append(terminal.name)
-    return {text: tuple(names) for text, names in found.items() if names}
+    return {text: names[0] if len(names) == 1 else tuple(names) for text, names in found.items() if names}
 
 
 def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
@@ -247,21 +263,30 @@ def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
         raise LookupError(f"the AST builder has no method for rule {name}")
     plain = not trailing and all(not splice and not add for _, splice, add in include) and \
         len(include) == len(expansion)
+    picks = None if trailing or any(splice or add for _, splice, add in include) else \
+        tuple(i for i, _, _ in include)
+
+    def select(children: list[Any]) -> list[Any]:
+        """Lark's child filter: drop anonymous tokens, splice `_rule`s, add `[x]` placeholders."""
+        filtered: list[Any] = []
+        for i, splice, add in include:
+            if add:
+                filtered.extend([None] * add)
+            if splice:
+                filtered.extend(children[i])
+            else:
+                filtered.append(children[i])
+        if trailing:
+            filtered.extend([None] * trailing)
+        return filtered
 
     def reduce(children: list[Any], span: Any) -> Any:
         if plain:
             filtered = children
+        elif picks is not None:
+            filtered = [children[i] for i in picks]
         else:
-            filtered = []
-            for i, splice, add in include:
-                if add:
-                    filtered.extend([None] * add)
-                if splice:
-                    filtered.extend(children[i])
-                else:
-                    filtered.append(children[i])
-            if trailing:
-                filtered.extend([None] * trailing)
+            filtered = select(children)
         if inline:
             return filtered
         if expand1 and len(filtered) == 1:
