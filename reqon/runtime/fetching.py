@@ -223,6 +223,7 @@ class FetchPlanner:
         items: list[Value] = []
         cursor: Value = None
         seen_cursors: set[str] = set()
+        previous: list[Value] | None = None
         n = 0
         while True:
             extra = list(since_params)
@@ -249,6 +250,10 @@ class FetchPlanner:
                     raise RunError.runtime(f"pagination: page {n} returned cursor {marker!r} again; "
                                            "stopping instead of looping forever")
                 seen_cursors.add(marker)
+            elif page_items == previous:
+                raise RunError.runtime(f"pagination: page {n} repeated page {n - 1} (does the API ignore "
+                                       f"?{paginate.param}=?); stopping instead of looping forever")
+            previous = page_items
             if n >= plan.max_pages:
                 raise RunError.runtime(f"pagination did not finish within maxPages = {plan.max_pages} pages")
         return items, n, response
