@@ -38,6 +38,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from reqon.demo.server import ThreadedServer
 from multidict import CIMultiDict
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -334,40 +336,9 @@ def make_hostile_app(state: HostileState) -> web.Application:
     return app
 
 
-class HostileServer:
+class HostileServer(ThreadedServer):
     """The hostile app on its own loop in a daemon thread, on an ephemeral port."""
 
     def __init__(self) -> None:
         self.state = HostileState()
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-        self._thread.start()
-        self._ready.wait()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(
-            make_hostile_app(self.state), access_log=None, handle_signals=False,
-            handler_cancellation=True, shutdown_timeout=0.2,
-        )  # fmt: skip
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-
-    def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join()
-
+        super().__init__(make_hostile_app(self.state))

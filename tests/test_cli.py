@@ -169,16 +169,16 @@ def test_env_file_supplies_credentials_that_never_show(tmp_path: Path, demo_serv
     os.environ.pop("REQON_ECHOER_TOKEN", None)
     env_file = tmp_path / "creds.env"
     env_file.write_text("REQON_ECHOER_TOKEN=tok-3141592653\n", encoding="utf-8")
-    text = f"""
-mission Creds {{
-  source Echoer {{ auth: bearer, base: env("DEMO_URL") }}
+    text = """
+mission Creds {
+  source Echoer { auth: bearer, base: env("DEMO_URL") }
   store seen: memory("seen")
-  action Call {{
-    post "/echo" {{ body: {{ hello: "world" }} }}
-    store {{ id: "h", auth: response.headers.Authorization ?? response.headers.authorization }} -> seen
-  }}
+  action Call {
+    post "/echo" { body: { hello: "world" } }
+    store { id: "h", auth: response.headers.Authorization ?? response.headers.authorization } -> seen
+  }
   run Call
-}}
+}
 """
     try:
         result = run(text, tmp_path, demo_server, "--env", str(env_file), "--verbose")

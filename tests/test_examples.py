@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -91,36 +90,6 @@ def test_spec_example_checks_clean(name: str) -> None:
     loaded = load_path(str(SPEC_EXAMPLES / name))
     diagnostics = loaded.diagnostics + check_loaded(loaded)
     assert [f"{d.code} {d.message}" for d in diagnostics] == []
-
-
-class ThreadedApp:
-    """An aiohttp application on 127.0.0.1 (ephemeral port) in a daemon thread."""
-
-    def __init__(self, app: web.Application) -> None:
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.url = ""
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(app),), daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-
-    async def _serve(self, app: web.Application) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-
-    def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
 
 
 SEEN: Counter[str] = Counter()  # requests per "METHOD path" at the spec server, reset per test
@@ -319,7 +288,7 @@ def spec_app() -> web.Application:
 
 @pytest.fixture(scope="module")
 def spec_server() -> Any:
-    server = ThreadedApp(spec_app())
+    server = ThreadedServer(spec_app())
     yield server
     server.close()
 
@@ -348,7 +317,7 @@ def local_copy(name: str, tmp_path: Path, url: str) -> Path:
     return target
 
 
-def run_spec(name: str, tmp_path: Path, spec_server: ThreadedApp, monkeypatch: pytest.MonkeyPatch,
+def run_spec(name: str, tmp_path: Path, spec_server: ThreadedServer, monkeypatch: pytest.MonkeyPatch,
              *args: str) -> RunResult:
     for key, value in SPEC_ENV.items():
         monkeypatch.setenv(key, value)
@@ -371,7 +340,7 @@ def test_spec_01_parallel_fanout(tmp_path: Path, demo_server: ThreadedServer, mo
 
 
 @needs_spec
-def test_spec_02_failure_modes(tmp_path: Path, spec_server: ThreadedApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_02_failure_modes(tmp_path: Path, spec_server: ThreadedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_spec("02-failure-modes.vague", tmp_path, spec_server, monkeypatch)
     assert counts(result) == {"readings": 6, "forecasts": 1, "incidents": 1}
     assert result.stores["forecasts"] == [{"mirror": "south", "days": [3]}]
@@ -382,7 +351,7 @@ def test_spec_02_failure_modes(tmp_path: Path, spec_server: ThreadedApp, monkeyp
 
 
 @needs_spec
-def test_spec_03_pagination(tmp_path: Path, spec_server: ThreadedApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_03_pagination(tmp_path: Path, spec_server: ThreadedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_spec("03-pagination.vague", tmp_path, spec_server, monkeypatch)
     assert counts(result) == {"tickets": 120, "comments": 120, "events": 250}  # 40 tickets with 1, 40 with 2
     assert SEEN["GET /p20/api/tickets"] == 2 and SEEN["GET /p20/api/events"] == 2
@@ -391,7 +360,7 @@ def test_spec_03_pagination(tmp_path: Path, spec_server: ThreadedApp, monkeypatc
 
 
 @needs_spec
-def test_spec_04_match_and_flow(tmp_path: Path, spec_server: ThreadedApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_04_match_and_flow(tmp_path: Path, spec_server: ThreadedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_spec("04-match-and-flow.vague", tmp_path, spec_server, monkeypatch)
     assert counts(result) == {"parcels": 6, "delivered": 2, "parcel_dlq": 1, "signatures": 1}
     assert result.stores["signatures"] == [{"id": "P1", "signer": "Ann"}]
@@ -406,7 +375,7 @@ def test_spec_04_match_and_flow(tmp_path: Path, spec_server: ThreadedApp, monkey
 
 
 @needs_spec
-def test_spec_05_map_validate(tmp_path: Path, spec_server: ThreadedApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_05_map_validate(tmp_path: Path, spec_server: ThreadedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_spec("05-map-validate.vague", tmp_path, spec_server, monkeypatch)
     assert counts(result) == {"loans": 4, "overdue": 2}
     overdue = {o["borrower"]: o for o in result.stores["overdue"]}
@@ -422,7 +391,7 @@ def test_spec_06_stores(tmp_path: Path) -> None:
 
 
 @needs_spec
-def test_spec_07_auth_and_resilience(tmp_path: Path, spec_server: ThreadedApp,
+def test_spec_07_auth_and_resilience(tmp_path: Path, spec_server: ThreadedServer,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_spec("07-auth-and-resilience.vague", tmp_path, spec_server, monkeypatch, "--verbose")
     assert counts(result) == {"observations": 6}
@@ -450,7 +419,7 @@ def test_spec_09_schedule_and_webhooks() -> None:
 
 
 @needs_spec
-def test_spec_10_multi_file(tmp_path: Path, spec_server: ThreadedApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_10_multi_file(tmp_path: Path, spec_server: ThreadedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_spec("10-multi-file", tmp_path, spec_server, monkeypatch)
     assert counts(result) == {"films": 2, "showtimes": 4, "listings": 2}
     listings = {f["id"]: f for f in result.stores["listings"]}

@@ -13,7 +13,6 @@ import json
 import os
 import queue
 import random
-import signal
 import sqlite3
 import subprocess
 import sys

@@ -57,6 +57,7 @@ __all__ = [
     "make_app",
     "make_catalog",
     "serve_in_thread",
+    "start_app",
     "start_server",
 ]
 
@@ -539,8 +540,13 @@ class RunningServer:
 
     url: str
     port: int
-    stats: Stats
+    app: web.Application
     _runner: web.AppRunner
+
+    @property
+    def stats(self) -> Stats:
+        """What the demo app saw (other apps served with `start_app` have no stats)."""
+        return self.app[STATS_KEY]
 
     async def close(self) -> None:
         await self._runner.cleanup()
@@ -550,7 +556,12 @@ async def start_server(
     config: ServerConfig, host: str = "127.0.0.1", port: int = 0
 ) -> RunningServer:
     """Serve ``make_app(config)`` on ``host:port``; port 0 picks a free ephemeral port."""
-    app = make_app(config)
+    return await start_app(make_app(config), host, port)
+
+
+async def start_app(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve any aiohttp app the way the demo is served: cancel handlers of clients that
+    go away (so tests can count aborts), no access log, no signal handling."""
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -562,30 +573,25 @@ async def start_server(
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
-    return RunningServer(
-        url=f"http://{bound_host}:{bound_port}",
-        port=bound_port,
-        stats=app[STATS_KEY],
-        _runner=runner,
-    )
+    return RunningServer(url=f"http://{bound_host}:{bound_port}", port=bound_port, app=app, _runner=runner)
 
 
 class ThreadedServer:
-    """A demo server on its own event loop in a daemon thread.
+    """A server (the demo app, or any aiohttp app) on its own event loop in a daemon thread.
 
     For synchronous callers (pytest fixtures, the CLI's demo command) that must not share
     their event loop with the server. Already serving when constructed; ``close()`` or
     leave the ``with`` block to stop it. ``stats`` is safe to read from any thread.
     """
 
-    def __init__(self, config: ServerConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> None:
         self._ready = threading.Event()
         self._server: RunningServer | None = None
         self._failure: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(config, host, port),),
+            target=asyncio.run, args=(self._serve(app, host, port),),
             name="reqon-demo-server", daemon=True,
         )  # fmt: skip
         self._thread.start()
@@ -593,11 +599,11 @@ class ThreadedServer:
         if self._failure is not None:
             raise self._failure
 
-    async def _serve(self, config: ServerConfig, host: str, port: int) -> None:
+    async def _serve(self, app: web.Application, host: str, port: int) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            server = await start_server(config, host, port)
+            server = await start_app(app, host, port)
         except BaseException as exc:  # reported to the constructor's thread
             self._failure = exc
             self._ready.set()
@@ -646,7 +652,7 @@ def serve_in_thread(
     config: ServerConfig | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> ThreadedServer:
     """Start serving in a background thread; use as a context manager or ``close()`` it."""
-    return ThreadedServer(config or ServerConfig(), host, port)
+    return ThreadedServer(make_app(config or ServerConfig()), host, port)
 
 
 # --- command line -----------------------------------------------------------------------

@@ -5,8 +5,6 @@ the middle, a cursor that comes back, an API that ignores the page parameter.
 """
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,52 +12,26 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from reqon.demo.server import ThreadedServer
 from tests.conftest import run_mission_text
 
 Page = Callable[[dict[str, str]], Any]
 
 
-class ScriptedServer:
+class ScriptedServer(ThreadedServer):
     """`GET /list` answers `script(query)`; every query is recorded."""
 
     def __init__(self, script: Page) -> None:
         self.script = script
         self.queries: list[dict[str, str]] = []
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-        self._thread.start()
-        self._ready.wait(5)
+        app = web.Application()
+        app.router.add_get("/list", self._handle)
+        super().__init__(app)
 
     async def _handle(self, request: web.Request) -> web.Response:
         query = dict(request.query)
         self.queries.append(query)
         return web.json_response(self.script(query))
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
-        app.router.add_get("/list", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
 
 
 @pytest.fixture
