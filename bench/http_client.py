@@ -165,10 +165,11 @@ async def _rounds(
 
 
 def measure(
-    name: str, base: str, n: int, concurrency: int, repeat: int
+    name: str, base: str, n: int, concurrency: int, repeat: int,
+    clients: dict[str, ClientFactory] | None = None,
 ) -> Result:
     """The median round of one client at one concurrency, on a fresh event loop."""
-    rounds = asyncio.run(_rounds(CLIENTS[name], base, n, concurrency, repeat))
+    rounds = asyncio.run(_rounds((clients or CLIENTS)[name], base, n, concurrency, repeat))
     return Result(
         client=name,
         concurrency=concurrency,
@@ -251,27 +252,34 @@ def _machine() -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http_client")
+def compare(prog: str, clients: dict[str, ClientFactory], argv: Sequence[str] | None,
+            pool_check_option: bool = False) -> int:
+    """The command line shared by the client benchmarks: every client at every concurrency."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--n", type=int, default=2000, help="requests per round")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--repeat", type=int, default=3, help="measured rounds (median)")
-    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
-    parser.add_argument("--pool-check", action="store_true", help="also check pool limits")
+    parser.add_argument("--clients", nargs="+", choices=list(clients), default=list(clients))
+    if pool_check_option:
+        parser.add_argument("--pool-check", action="store_true", help="also check pool limits")
     args = parser.parse_args(argv)
 
     print(f"machine: {_machine()}\n")
     with server_process() as base:
         results = [
-            measure(name, base, args.n, concurrency, args.repeat)
+            measure(name, base, args.n, concurrency, args.repeat, clients)
             for concurrency in args.concurrency
             for name in args.clients
         ]
     print(markdown_table(results))
-    if args.pool_check:
+    if getattr(args, "pool_check", False):
         print()
         print(pool_check())
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return compare("python -m bench.http_client", CLIENTS, argv, pool_check_option=True)
 
 
 if __name__ == "__main__":

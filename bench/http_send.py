@@ -11,23 +11,12 @@ reading with the size limit, decoding, the `HttpResponse` — in place of a bare
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import statistics
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from bench.http_client import (
-    GetJson,
-    Result,
-    _machine,
-    _rounds,
-    httpx_aiohttp,
-    markdown_table,
-    server_process,
-)
+from bench.http_client import GetJson, compare, httpx_aiohttp
 from reqon.runtime.http import HttpRequest, HttpRuntime, SourceSettings
 
 
@@ -72,33 +61,8 @@ CLIENTS = {
 }
 
 
-def measure(name: str, base: str, n: int, concurrency: int, repeat: int) -> Result:
-    rounds = asyncio.run(_rounds(CLIENTS[name], base, n, concurrency, repeat))
-    return Result(
-        client=name,
-        concurrency=concurrency,
-        requests=n,
-        wall_s=statistics.median(r.wall_s for r in rounds),
-        cpu_s=statistics.median(r.cpu_s for r in rounds),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http_send")
-    parser.add_argument("--n", type=int, default=2000, help="requests per round")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
-    parser.add_argument("--repeat", type=int, default=3, help="measured rounds (median)")
-    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
-    args = parser.parse_args(argv)
-    print(f"machine: {_machine()}\n")
-    with server_process() as base:
-        results = [
-            measure(name, base, args.n, concurrency, args.repeat)
-            for concurrency in args.concurrency
-            for name in args.clients
-        ]
-    print(markdown_table(results))
-    return 0
+    return compare("python -m bench.http_send", CLIENTS, argv)
 
 
 if __name__ == "__main__":
