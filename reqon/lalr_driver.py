@@ -118,19 +118,20 @@ class FastParser:
         pos, line, line_start, size = 0, 1, 0, len(text)
         depth = 0
         match = _LEXER.match
+        push_state, push_value, push_span = state_stack.append, values.append, spans.append
         while True:
             m = match(text, pos) if pos < size else None
             kind = m.lastgroup if m is not None else None
             if kind is not None:
-                start = m.start(kind)
+                value = m.group(kind)
+                end = m.end()
+                start = end - len(value)
                 if start != pos:  # skipped whitespace or comments: keep line numbers right
                     newlines = text.count("\n", pos, start)
                     if newlines:
                         line += newlines
                         line_start = text.rindex("\n", pos, start) + 1
                     pos = start
-                value = m.group(kind)
-                end = m.end()
                 actions = states[state_stack[-1]]
                 if kind == "word":
                     ttype = keywords.get(value)
@@ -162,9 +163,9 @@ class FastParser:
                 if step.__class__ is int:
                     if ttype == "$END":
                         raise _Reject()
-                    state_stack.append(step)
-                    values.append(token)
-                    spans.append(span)
+                    push_state(step)
+                    push_value(token)
+                    push_span(span)
                     break
                 n, origin, unit, reduce = step
                 if unit:  # `?rule` with one child: the value and span stay, only the state moves
