@@ -51,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=("wait-all", "fail-fast", "best-effort", "race"),
                      help="failure mode of every parallel stage")
     progress = run.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
-    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="show live progress even when stderr is not a terminal")
+    progress.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="no live progress display")
     run.add_argument("--json-log", action="store_true", help="log events as JSON lines on stderr")
 
     check = sub.add_parser("check", help="check missions without running them")
