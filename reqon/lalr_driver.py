@@ -63,7 +63,7 @@ _ANONYMOUS = object()  # the value of a token that every rule filters out
 def _filtered_everywhere(parser: lark.Lark) -> frozenset[str]:
     """Terminals that no rule keeps (braces, commas, arrows…): the driver skips building them."""
     kept = {sym.name for rule in parser.rules for sym in rule.expansion
-            if sym.is_term and (not sym.filter_out or rule.options.keep_all_tokens)}
+            if sym.is_term and (not getattr(sym, "filter_out", False) or rule.options.keep_all_tokens)}
     every = {sym.name for rule in parser.rules for sym in rule.expansion if sym.is_term}
     return frozenset(every - kept)
 
@@ -122,7 +122,7 @@ class FastParser:
         while True:
             m = match(text, pos) if pos < size else None
             kind = m.lastgroup if m is not None else None
-            if kind is not None:
+            if m is not None and kind is not None:
                 value = m.group(kind)
                 end = m.end()
                 start = end - len(value)
@@ -139,7 +139,7 @@ class FastParser:
                         ttype = "NAME"
                 elif kind == "punct":
                     candidates = punct[value]
-                    ttype = candidates if candidates.__class__ is str else _choose(candidates, actions)
+                    ttype = candidates if isinstance(candidates, str) else _choose(candidates, actions)
                     if value in "{[(":
                         depth += 1
                         if depth > MAX_DEPTH:  # the slow path reports it; later passes recurse
@@ -209,7 +209,7 @@ def _merge(spans: list[Any]) -> Any:
         if s is not None:
             last = s
             break
-    if first is None:
+    if first is None or last is None:
         return None
     if first is last:
         return first
@@ -251,7 +251,7 @@ def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
     pending = 0
     for i, sym in enumerate(expansion):
         pending += nones[i]
-        if keep_all or not (sym.is_term and sym.filter_out):
+        if keep_all or not (sym.is_term and getattr(sym, "filter_out", False)):
             include.append((i, not sym.is_term and sym.name.startswith("_"), pending))
             pending = 0
     trailing = pending + nones[len(expansion)]
@@ -292,6 +292,7 @@ def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
             return filtered
         if expand1 and len(filtered) == 1:
             return filtered[0]
+        assert method is not None  # checked when the plan was made
         return method(span, filtered)
 
     unit = len(expansion) == 1 and plain and expand1

@@ -438,7 +438,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         pattern, guard, result = children
         return ast.ExprArm(pattern=pattern, guard=guard, result=result, span=self._span(meta))
 
-    def _literal(self, meta: Any, value: object, kind: str) -> ast.Literal:
+    def _literal(self, meta: Any, value: Any, kind: str) -> ast.Literal:
         return ast.Literal(value=value, kind=kind, span=self._span(meta))
 
     def literal_string(self, meta: Any, children: list[Any]) -> ast.Literal:

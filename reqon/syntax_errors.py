@@ -210,7 +210,7 @@ class SyntaxErrorTranslator:
         return error("E101", position(text, offset, file), "unexpected end of file")
 
     def _bad_character(self, exc: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
-        offset = exc.pos_in_stream
+        offset = exc.pos_in_stream or 0
         ch = text[offset] if offset < len(text) else ""
         span = position(text, offset, file)
         if ch in "\"'":

@@ -27,6 +27,7 @@ from reqon import ast
 from reqon.diagnostics import error
 from reqon.repl.display import Printer
 from reqon.repl.inputs import Kind, Parsed, is_open, parse_input
+from reqon.runtime.evaluator import Hooks
 
 SESSION_FILE = "<session>"  # spans of synthetic nodes: never shown
 INPUT_ACTION = "__Input"
@@ -113,20 +114,14 @@ class Names:
     store_fields: dict[str, list[str]]
 
 
-class _Hooks:
+class _Hooks(Hooks):
     """Evaluator hooks for steps typed directly: validation warnings are shown, not counted."""
 
     def __init__(self, printer: Printer) -> None:
         self.printer = printer
 
-    def records_written(self, store: str, count: int) -> None:
-        pass
-
     def validation_warning(self, message: str, span: ast.Span) -> None:
         self.printer.notice(f"warning: {message}")
-
-    def iterations(self, total: int, done: int) -> None:
-        pass
 
 
 class Session:

@@ -95,7 +95,7 @@ class FetchPlanner:
         return FetchPlan(
             method=step.method.upper(),
             source=self._source_name(value("source")),
-            template=_template(literal_path.value) if literal_path is not None else None,
+            template=_template(str(literal_path.value)) if literal_path is not None else None,
             path_expr=step.path,
             params=value("params"), headers=value("headers"), body=value("body"), until=value("until"),
             retry=value("retry"),
@@ -282,9 +282,11 @@ def _template(path: str) -> tuple[str | tuple[str, ...], ...]:
 
 
 def _paginate(expr: Any) -> Paginate | None:
+    """The static form `offset|page|cursor(param, size[, "path"])`; the checker (E316,
+    E304) guarantees the shape, so the arguments are literals or bare words here."""
     if not isinstance(expr, ast.FuncCall):
         return None
-    args = expr.args
+    args: tuple[Any, ...] = expr.args
 
     def word(a: Any) -> str:
         return a.name if isinstance(a, ast.Var) else str(a.value)

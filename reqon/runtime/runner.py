@@ -337,7 +337,8 @@ async def _close_all(prepared: Prepared) -> str | None:
 
 def _write_output(target: str, stores: dict[str, Store]) -> str | None:
     """Write `--output`; returns a problem to report instead of raising (no traceback)."""
-    data = V.to_json_value({name: stores[name].list() for name in sorted(stores)})
+    records: dict[str, Any] = {name: stores[name].list() for name in sorted(stores)}
+    data = V.to_json_value(records)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if not text.isascii() and not _encodable(text):
         # A lone surrogate (from a "\\ud800" escape in a response) has no UTF-8 form;

@@ -81,6 +81,14 @@ def test_steps_typed_directly_write_to_a_declared_store(tmp_path: Path) -> None:
                        '[{"id":"a","n":1},{"id":"b","n":2}]', "2"]
 
 
+def test_loops_typed_directly_run_sequentially_and_in_parallel(tmp_path: Path) -> None:
+    t = run_inputs(['store seen: memory("seen")', "let xs = [1, 2, 3]",
+                    'for x in xs { store { id: toString(x) } -> seen }',
+                    'for x in xs parallel { store { id: toString(x * 10) } -> seen }', "count(seen)"], tmp_path)
+    assert t.lines == ["6"]
+    assert t.outcomes == [Outcome.OK] * 5 and t.err == ""
+
+
 def test_multi_line_input_is_one_input(tmp_path: Path) -> None:
     t = run_inputs(["let xs = [\n  1,\n  2\n]", "sum(xs)"], tmp_path)
     assert t.lines == ["3"]
