@@ -191,7 +191,9 @@ class OAuth2:
             payload = decode_body(reply.status, reply.content_type, reply.body)
         except RunError as exc:
             raise self._failure(exc.message) from None
-        access = payload.get("access_token") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            raise self._failure("the token response is not a JSON object")
+        access = payload.get("access_token")
         if not isinstance(access, str) or not access:
             raise self._failure("the token response has no access_token")
         self._secrets.add(access)

@@ -24,7 +24,7 @@ import os
 import re
 import time
 import uuid as _uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
@@ -144,7 +144,7 @@ def _strict_number_arg(fn_name: str, v: Value, what: str) -> Number:
 # --------------------------------------------------------------------------- ordering
 
 
-def _check_orderable(fn_name: str, items: list[Value]) -> None:
+def _check_orderable(fn_name: str, items: Sequence[Value]) -> None:
     """§5.11: sorting and min/max need all numbers or all strings (nulls removed)."""
     kinds: set[str] = set()
     for v in items:

@@ -186,7 +186,7 @@ def _entry(raw: object, source: str, env: Mapping[str, str]) -> dict[str, Value]
         raise ConfigError(f"credentials for source {source} must be an object")
     entry: dict[str, Value] = {}
     for written, value in raw.items():
-        key = _TS_SPELLINGS.get(written, written)
+        key = str(_TS_SPELLINGS.get(written, written))
         if written not in AUTH_FILE_KEYS:
             raise ConfigError(f"credentials for source {source}: unknown key {written}")
         if key in entry:

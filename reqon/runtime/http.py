@@ -37,7 +37,7 @@ from reqon import __version__
 from reqon.runtime.auth import SECRET_SETTINGS, OAuth2, TokenReply, make_auth
 from reqon.runtime.breaker import CircuitBreaker
 from reqon.runtime.credentials import Credentials
-from reqon.runtime.errors import ConfigError, RunError
+from reqon.runtime.errors import ConfigError, ErrorKind, RunError
 from reqon.runtime.http_codec import (
     FORM_TYPE,
     HeaderList,
@@ -372,12 +372,12 @@ class SourceClient:
             ) from None
         response = await self._client.send(request, stream=True)
         try:
-            headers = _response_headers(response)
-            body = await self._read(response, headers.get("content-length"))
+            received = _response_headers(response)
+            body = await self._read(response, received.get("content-length"))
         finally:
             await response.aclose()
         final_url = str(response.url) if response.history else None
-        return _Reply(response.status_code, response.reason_phrase, headers, body, final_url)
+        return _Reply(response.status_code, response.reason_phrase, received, body, final_url)
 
     async def _read(self, response: httpx.Response, declared: str | None) -> bytes:
         """The body, failing as soon as it passes `maxResponseBytes` (§6.3.4)."""
@@ -423,7 +423,7 @@ class SourceClient:
         excerpt = body_excerpt(reply.body)
         if excerpt:
             message = f"{message}: {excerpt}"
-        kind = "rate-limit" if status == 429 else "http"
+        kind: ErrorKind = "rate-limit" if status == 429 else "http"
         return RunError(kind, self._secrets.redact(message), status)
 
     def _failure_error(

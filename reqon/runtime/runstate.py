@@ -536,7 +536,8 @@ def _entry_from(data: Any, *, unfinished: bool) -> RunEntry | None:
     if not isinstance(data, dict):
         return None
     mission, run, status, started = (data.get(k) for k in ("mission", "run", "status", "startedAt"))
-    if not all(isinstance(v, str) for v in (mission, run, status, started)):
+    if not (isinstance(mission, str) and isinstance(run, str) and isinstance(status, str)
+            and isinstance(started, str)):
         return None
     duration = data.get("durationS")
     resumes = data.get("resumes")
