@@ -23,7 +23,6 @@ MAX_DEPTH = 200
 MAX_ERRORS = 20
 MAX_RECOVERIES = 400
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}
-_NOT_AT_TOP = {"source", "store", "let", "run", "import"}
 _REGEX_NAMES = {
     "NAME": "a name", "STRING": "a string", "INT": "a number", "DECIMAL": "a number",
     "DURATION": "a duration", "COMP_OP": "a comparison operator", "SUM_OP": "'+' or '-'",
@@ -134,15 +133,12 @@ class SyntaxErrorTranslator:
         self._by_text = {p.value: n for n, p in self._patterns.items() if isinstance(p, PatternStr)}
         self._keywords = {n for n, p in self._patterns.items()
                           if isinstance(p, PatternStr) and p.value.isidentifier()}
-        self._steps = self._names("get post put patch delete GET POST PUT PATCH DELETE call for map "
-                                  "apply validate store let match wait skip continue abort retry queue jump")
-        self._members = self._names("source store schema transform action run schedule maxConcurrency "
-                                    "parallelMode")
-        self._expr = self._names("( [ { . not match any true false null") | {
-            "NAME", "STRING", "INT", "DECIMAL", "DURATION", "SUM_OP"}
-
-    def _names(self, words: str) -> set[str]:
-        return {self._by_text[w] for w in words.split() if w in self._by_text}
+        first = _first_sets(parser)  # the words that can start each rule, read off the grammar
+        self._steps, self._members, self._expr = first["step"], first["member"], first["expr"]
+        self._top = first["top"]
+        # words that start a mission member or a step, but no top-level declaration
+        self._inside_only = {self._patterns[t].value for t in (self._members | self._steps) - self._top
+                             if t in self._keywords}
 
     def parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
         comment_at = _unclosed_comment(text)
@@ -231,7 +227,7 @@ class SyntaxErrorTranslator:
             span = position(text, tok.start_pos or 0, file, min(length, 200))
             found = f"'{_clip(str(tok))}'"
         word = str(tok) if tok.type != "$END" and str(tok).isidentifier() else None
-        if word in _NOT_AT_TOP and expected <= self._names("mission action schema transform") | {"$END"}:
+        if word in self._inside_only and expected <= self._top | {"$END"}:
             return error("E101", span, f"'{word}' is not allowed at top level",
                          "declare it inside a mission block")
         if word is not None:
@@ -289,6 +285,32 @@ class SyntaxErrorTranslator:
         if isinstance(pattern, PatternStr):
             return f"'{pattern.value}'"
         return name.lower()
+
+
+def _first_sets(parser: lark.Lark) -> dict[str, set[str]]:
+    """FIRST sets of the grammar's rules (terminal names), by the textbook fixpoint."""
+    rules = parser.rules
+    first: dict[str, set[str]] = {r.origin.name: set() for r in rules}
+    nullable = {r.origin.name for r in rules if not r.expansion}
+    changed = True
+    while changed:
+        changed = False
+        for rule in rules:
+            target = first[rule.origin.name]
+            before = len(target)
+            for sym in rule.expansion:
+                if sym.is_term:
+                    target.add(sym.name)
+                    break
+                target |= first.get(sym.name, set())
+                if sym.name not in nullable:
+                    break
+            else:
+                if rule.origin.name not in nullable:
+                    nullable.add(rule.origin.name)
+                    changed = True
+            changed = changed or len(target) != before
+    return first
 
 
 def _describe_opener(text: str, opener: Bracket) -> str:
