@@ -117,10 +117,10 @@ class Pipeline:
                 return float(value) / 1000 if isinstance(value, (int, float)) else None
         return None
 
-    async def run(self, skip_done: set[int] | None = None) -> PipelineResult:
+    async def run(self) -> PipelineResult:
         for stage, report in zip(self.stages, self.plan()):
             self.result.stages.append(report)
-            if skip_done and report.index in skip_done or self.progress.stage_done_earlier(report.index):
+            if self.progress.stage_done_earlier(report.index):
                 report.status = "done earlier"
                 continue
             if stage.condition is not None and not V.truthy(
