@@ -273,7 +273,9 @@ def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
         for i, splice, add in include:
             if add:
                 filtered.extend([None] * add)
-            if splice:
+            if splice and not filtered:
+                filtered = children[i]  # reuse the list of a left-recursive `_rule`: no O(n²) copying
+            elif splice:
                 filtered.extend(children[i])
             else:
                 filtered.append(children[i])
