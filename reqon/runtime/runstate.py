@@ -56,7 +56,7 @@ RESUMABLE = frozenset({RUNNING, FAILED, INTERRUPTED})
 # Bound in every iteration scope of a recorded loop, so that a nested loop knows which
 # execution it is; no source name can collide with it.
 LOOP_PATH = "\0loop-path"
-DEFAULT_BATCH_INTERVAL_S = 0.2
+DEFAULT_BATCH_INTERVAL_S = 1.0  # a crash re-runs at most ~1 s of iterations; see docs/reliability.md
 
 Notice = Callable[[str, str], None]  # (level, message)
 
