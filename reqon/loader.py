@@ -122,7 +122,8 @@ def _load_directory(directory: Path, display: str, loaded: Loaded) -> None:
     if root is None:
         loaded.diagnostics.append(error("E216", ast.Span(display, 1, 1, 1, 1),
                                         f"directory {display} has no mission.vague",
-                                        "a multi-file mission needs a root file named mission.vague"))
+                                        "a multi-file mission needs a root file named mission.vague",
+                                        *_separate_files_hint(directory, display)))
         return
     root_display = str(Path(display) / root.name)
     program = _read_and_parse(root, root_display, loaded)
@@ -143,6 +144,13 @@ def _load_directory(directory: Path, display: str, loaded: Loaded) -> None:
     for part_program in part_programs:
         parts.extend(_part_declarations(part_program, loaded))
     loaded.missions = [_merge(missions[0], parts)]
+
+
+def _separate_files_hint(directory: Path, display: str) -> tuple[str, ...]:
+    """A folder of independent missions (like `examples/`) is checked file by file."""
+    if any(directory.glob("*.vague")):
+        return (f"to check each file on its own: reqon check {Path(display) / '*.vague'}",)
+    return ()
 
 
 def _root_file(directory: Path) -> tuple[Path | None, str]:
