@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -114,3 +116,17 @@ def run_mission_path(path: Path, tmp_path: Path, *args: str, url: str | None = N
     elapsed = time.monotonic() - started
     stores = json.loads(output.read_text("utf-8")) if output.exists() else {}
     return RunResult(code, stores, err.getvalue(), out.getvalue(), elapsed, data_dir)
+
+
+# --- `reqon run` as a real process (signals, kills, exit codes) --------------------------
+
+
+def start_reqon_run(mission: Path, data_dir: Path, output: Path, url: str, *args: str,
+                    stdout: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """`python -m reqon.cli run MISSION` with `DEMO_URL=url`, without REQON_DEBUG, from the repo root."""
+    env = dict(os.environ, DEMO_URL=url)
+    env.pop("REQON_DEBUG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reqon.cli", "run", str(mission), "--data-dir", str(data_dir),
+         "--output", str(output), *args],
+        stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[1])

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from reqon.demo.server import ThreadedServer
-from tests.conftest import RunResult, run_mission_text
+from tests.conftest import RunResult, run_mission_text, start_reqon_run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -350,12 +349,7 @@ def test_json_log_on_failure_names_kind_and_message(tmp_path: Path, demo_server:
 def start_process(text: str, tmp_path: Path, server: ThreadedServer, *args: str) -> subprocess.Popen[str]:
     mission = tmp_path / "m.vague"
     mission.write_text(text, encoding="utf-8")
-    env = dict(os.environ, DEMO_URL=server.url)
-    env.pop("REQON_DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "reqon.cli", "run", str(mission), "--data-dir", str(tmp_path / "d"),
-         "--output", str(tmp_path / "out.json"), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return start_reqon_run(mission, tmp_path / "d", tmp_path / "out.json", server.url, *args)
 
 
 SLOW = f"""

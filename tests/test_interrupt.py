@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 
 from reqon.demo.server import ThreadedServer
-from tests.conftest import MakeServer
+from tests.conftest import MakeServer, start_reqon_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,12 +69,7 @@ mission Big {
 def start(text: str, tmp_path: Path, server: ThreadedServer, *args: str) -> subprocess.Popen[str]:
     mission = tmp_path / "mission.vague"
     mission.write_text(text, encoding="utf-8")
-    env = dict(os.environ, DEMO_URL=server.url)
-    env.pop("REQON_DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "reqon.cli", "run", str(mission), "--data-dir", str(tmp_path / "data"),
-         "--output", str(tmp_path / "out.json"), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return start_reqon_run(mission, tmp_path / "data", tmp_path / "out.json", server.url, *args)
 
 
 def wait_for(condition: Any, process: subprocess.Popen[str], timeout: float = 30) -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import queue
 import random
 import sqlite3
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import pytest
 
 from reqon.cli import main
 from reqon.demo.server import ThreadedServer
-from tests.conftest import MakeServer, run_mission_text
+from tests.conftest import MakeServer, run_mission_text, start_reqon_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,12 +75,7 @@ TWICE_EVERY = 3  # every third scenario also kills its first resumed run
 
 
 def start(mission: Path, data_dir: Path, output: Path, server: ThreadedServer, *args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, DEMO_URL=server.url)
-    env.pop("REQON_DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "reqon.cli", "run", str(mission), "--data-dir", str(data_dir),
-         "--output", str(output), "--quiet", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return start_reqon_run(mission, data_dir, output, server.url, "--quiet", *args, stdout=subprocess.DEVNULL)
 
 
 def state_of(data_dir: Path) -> dict[str, Any] | None:
