@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from bench.http_client import GetJson, compare, httpx_aiohttp
-from reqon.runtime.http import HttpRequest, HttpRuntime, SourceSettings
+from reqon.http.client import HttpRequest, HttpRuntime, SourceSettings
 
 
 @asynccontextmanager

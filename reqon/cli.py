@@ -206,7 +206,7 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from reqon.runtime.runner import run_command
+    from reqon.engine.runner import run_command
 
     return run_command(args)
 
@@ -218,7 +218,7 @@ def _repl(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from reqon.runtime.runstate import list_runs_command
+    from reqon.engine.runstate import list_runs_command
 
     return list_runs_command(args)
 

@@ -145,8 +145,8 @@ mission Loop {
 def test_deeply_nested_json_is_a_decode_error() -> None:
     """Nesting deeper than Python can read is malformed for us, not an internal error. (A URL
     cannot carry such a body to the hostile server: the request line is limited to 8 KB.)"""
-    from reqon.runtime.errors import RunError
-    from reqon.runtime.http_codec import decode_body
+    from reqon.errors import RunError
+    from reqon.http.codec import decode_body
 
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # as the CLI runs
     with pytest.raises(RunError) as caught:

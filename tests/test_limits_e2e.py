@@ -1,6 +1,6 @@
 """Issue 5 through whole missions: one source's limits hold across parallel branches.
 
-The unit tests of `reqon/runtime/ratelimit.py` and `breaker.py` drive a SourceClient
+The unit tests of `reqon/http/ratelimit.py` and `breaker.py` drive a SourceClient
 directly; these run `reqon run` with several branches sharing a source and count, at
 the server, what actually arrived.
 """

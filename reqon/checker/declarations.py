@@ -15,8 +15,8 @@ from reqon.checker import options as opt
 from reqon.checker.context import ActionSummary, Context, head, suggest
 from reqon.checker.expressions import ExprChecker, Scope
 from reqon.checker.schedule import UNIT_WORDS, at_problem, cron_problem, timezone_problem
-from reqon.runtime.stores import STORE_KINDS, validate_target
-from reqon.runtime.values import SCHEMA_TYPE_NAMES
+from reqon.stores import STORE_KINDS, validate_target
+from reqon.values import SCHEMA_TYPE_NAMES
 
 MODES = ("wait-all", "fail-fast", "best-effort", "race")
 SOURCE_OPTIONS = ("auth", "base", "headers", "timeout", "maxInFlight", "maxResponseBytes", "rateLimit",

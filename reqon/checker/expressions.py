@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from reqon import ast
 from reqon.checker.context import ActionSummary, Context, suggest
-from reqon.runtime.builtins import BUILTINS, check_jmes, check_regex
-from reqon.runtime.values import IS_TYPE_NAMES
+from reqon.engine.builtins import BUILTINS, check_jmes, check_regex
+from reqon.values import IS_TYPE_NAMES
 
 ACTION_NAMES = frozenset({"response", "http"})
 PREDEFINED = frozenset({"response", "http", "errors", "it"})

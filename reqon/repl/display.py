@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from reqon.diagnostics import Diagnostic, render_text, use_colour
-from reqon.runtime import values as V
+from reqon import values as V
 
 MAX_CELL = 60
 # `less` pages only what does not fit the screen and keeps rich's colours (as git and pgcli do).

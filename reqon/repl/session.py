@@ -27,7 +27,7 @@ from reqon import ast
 from reqon.diagnostics import error
 from reqon.repl.display import Printer
 from reqon.repl.inputs import Kind, Parsed, is_open, parse_input
-from reqon.runtime.evaluator import Hooks
+from reqon.engine.evaluator import Hooks
 
 SESSION_FILE = "<session>"  # spans of synthetic nodes: never shown
 INPUT_ACTION = "__Input"
@@ -128,14 +128,14 @@ class Session:
     """One REPL session; call `start` first and `close` at the end (both on the same event loop)."""
 
     def __init__(self, printer: Printer, *, data_dir: Path = Path(".reqon-data")) -> None:
-        from reqon.runtime.evaluator import Invocation
-        from reqon.runtime.expressions import Scope
+        from reqon.engine.evaluator import Invocation
+        from reqon.engine.expressions import Scope
 
         self.printer = printer
         self.data_dir = data_dir
         self.files: dict[str, str] = {}  # input names and loaded files -> text, for carets and `text()`
         self.decls = Declarations()
-        self.prepared: Any = None  # reqon.runtime.runner.Prepared once started
+        self.prepared: Any = None  # reqon.engine.runner.Prepared once started
         self.scope = Scope(None, {"response": None, "http": None})
         self.invocation = Invocation(ast.Action(name=ast.Ident(name=INPUT_ACTION, span=_NOWHERE), settings=(),
                                                 misplaced=(), steps=(), span=_NOWHERE), branch="repl")
@@ -205,7 +205,7 @@ class Session:
             return Outcome.FAILED
 
     async def _evaluate(self, parsed: Parsed) -> Outcome:
-        from reqon.runtime.errors import RunError
+        from reqon.errors import RunError
 
         if parsed.kind in (Kind.MEMBERS, Kind.PROGRAM):
             return await self._declare(parsed)
@@ -240,7 +240,7 @@ class Session:
     async def _replace(self, decls: Declarations, files: set[str], *, show_warnings: bool) -> Outcome:
         """Check `decls` (reporting what lies in `files`), prepare them and make them the session's."""
         from reqon.checker import check_mission
-        from reqon.runtime.runner import ConfigFailure
+        from reqon.engine.runner import ConfigFailure
 
         found = [d for d in check_mission(decls.mission()) if d.span.file in files]
         shown = found if show_warnings else [d for d in found if d.is_error]
@@ -258,7 +258,7 @@ class Session:
 
     async def _prepare(self, decls: Declarations) -> Any:
         """The runner's `prepare`, keeping the stores already open when their declaration is unchanged."""
-        from reqon.runtime.runner import RunOptions, prepare
+        from reqon.engine.runner import RunOptions, prepare
 
         prepared = await prepare(decls.mission(), self.files, RunOptions(data_dir=self.data_dir))
         for name, fresh in list(prepared.stores.items()):
@@ -304,7 +304,7 @@ class Session:
         return not found
 
     async def _run_steps(self, steps: tuple[Any, ...]) -> None:
-        from reqon.runtime.evaluator import SkipSignal
+        from reqon.engine.evaluator import SkipSignal
 
         evaluator = self.prepared.evaluator
         try:
@@ -384,7 +384,7 @@ class Session:
         return text + (", a run pipeline" if d.runs else "")
 
     async def _run(self, argument: str) -> Outcome:
-        from reqon.runtime.pipeline import Pipeline
+        from reqon.engine.pipeline import Pipeline
 
         mission = self._mission_to_run(argument)
         if mission is None:
@@ -427,7 +427,7 @@ class Session:
 
     def _reporter(self, mission: ast.Mission) -> Any:
         from reqon.diagnostics import use_colour
-        from reqon.runtime.reporting import Reporter
+        from reqon.engine.reporting import Reporter
 
         http = self.prepared.http
         err = self.printer.err

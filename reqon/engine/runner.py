@@ -1,0 +1,411 @@
+"""`reqon run`: the mission lifecycle of LANGUAGE.md §6.1 — load, check, prepare, run, finish.
+
+Load and check reuse the front end; Prepare turns declarations into live
+objects (evaluated source settings, credentials, open stores, one HTTP
+runtime); Run hands the pipeline to the scheduler; Finish flushes and closes
+stores, writes `--output` and prints the summary — also after a failure or an
+interruption, so nothing already stored is lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reqon import ast
+from reqon import values as V
+from reqon.engine.checkpoints import CheckpointFile
+from reqon.errors import ConfigError, RunError
+from reqon.engine.evaluator import Evaluator
+from reqon.engine.expressions import Expressions, Scope
+from reqon.engine.fetching import FetchPlanner
+from reqon.http.model import SourceSettings
+
+if TYPE_CHECKING:
+    from reqon.http.client import HttpRuntime
+from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
+from reqon.engine.reporting import Reporter
+from reqon.engine.runstate import RunState, console_notice
+from reqon.http.secrets import Secrets
+from reqon.stores import open_store
+from reqon.stores.base import Store
+from reqon.stores.file import write_atomically
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+@dataclass
+class RunOptions:
+    data_dir: Path = Path(".reqon-data")
+    env_files: list[str] | None = None
+    auth_file: str | None = None
+    output: str | None = None
+    verbose: bool = False
+    quiet: bool = False
+    json_log: bool = False
+    progress: bool | None = None
+    overrides: Overrides = field(default_factory=Overrides)
+    resume: bool = False
+
+
+@dataclass
+class Prepared:
+    mission: ast.Mission
+    stores: dict[str, Store]
+    http: HttpRuntime | None
+    evaluator: Evaluator
+    secrets: Secrets
+
+
+class ConfigFailure(Exception):
+    """A problem of the Prepare step: exit 3 with `reqon: configuration error: …`."""
+
+
+# ---------------------------------------------------------------- command
+
+
+def run_command(args: Any) -> int:
+    from reqon.checker import check_loaded
+    from reqon.diagnostics import render_all, use_colour
+    from reqon.loader import load_path
+
+    if not os.path.exists(args.path):
+        print(f"reqon: usage error: no such file or directory: {args.path}", file=sys.stderr)
+        return EXIT_USAGE
+    loaded = load_path(args.path)
+    diagnostics = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
+    errors = [d for d in diagnostics if d.is_error]
+    shown = errors if args.quiet else diagnostics
+    if shown and args.json_log:
+        _log_diagnostics(shown, loaded.missions[0].name.name if loaded.missions else None)
+    elif shown:
+        sys.stderr.write(render_all(shown, loaded.files, use_colour(sys.stderr)))
+    if errors:
+        return EXIT_USAGE
+    try:
+        mission = _select_mission(loaded.missions, args.mission)
+    except ConfigFailure as exc:
+        return _config_error(str(exc))
+    options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
+                         verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
+                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume)
+    if args.dry_run:
+        return dry_run(mission, loaded.files, options)
+    return asyncio.run(run_mission(mission, loaded.files, options))
+
+
+def _log_diagnostics(diagnostics: list[Any], mission: str | None) -> None:
+    """With --json-log, stderr carries only JSON lines: diagnostics become `diagnostic` events."""
+    from datetime import datetime, timezone
+
+    from reqon.diagnostics import to_json
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    for d in diagnostics:
+        record = {"time": now, "level": d.severity, "event": "diagnostic", "mission": mission, **to_json(d)}
+        print(json.dumps(record, ensure_ascii=False), file=sys.stderr)
+
+
+def _select_mission(missions: list[ast.Mission], name: str | None) -> ast.Mission:
+    names = [m.name.name for m in missions]
+    if name is not None:
+        for m in missions:
+            if m.name.name == name:
+                return m
+        raise ConfigFailure(f"no mission named {name!r} here; missions: {', '.join(names)}")
+    if len(missions) > 1:
+        raise ConfigFailure(f"the file holds several missions ({', '.join(names)}); choose one with --mission")
+    return missions[0]
+
+
+def _config_error(message: str) -> int:
+    print(f"reqon: configuration error: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def _load_environment(options: RunOptions) -> None:
+    from reqon.http.credentials import load_env_files
+    paths = [Path(p) for p in options.env_files] if options.env_files else None
+    merged = load_env_files(paths, Path.cwd())
+    for key, value in merged.items():
+        os.environ.setdefault(key, value)
+
+
+async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptions,
+                  *, open_stores: bool = True) -> Prepared:
+    """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet."""
+    try:
+        _load_environment(options)
+        _refuse_unsupported(mission)
+        stores = _open_stores(mission, options.data_dir) if open_stores else {}
+        mission_scope = Scope(None, {"errors": []})
+        expressions = Expressions(stores, files)
+        secrets = Secrets()
+        sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
+        # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
+        http = await _open_http(sources, options, secrets) if sources else None
+        checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
+    except (ConfigError, RunError) as exc:
+        raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
+    fetcher = FetchPlanner(expressions=expressions, http=http,
+                           default_source=mission.sources[0].name.name if mission.sources else None,
+                           checkpoints=checkpoints, mission_scope=mission_scope)
+    evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
+                          mission_scope=mission_scope)
+    return Prepared(mission, stores, http, evaluator, secrets)
+
+
+async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets: Secrets) -> HttpRuntime:
+    from reqon.http.credentials import Credentials, load_auth_file
+    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
+    env = dict(os.environ)
+    names = {s.name for s in sources}
+    auth_file = load_auth_file(Path(options.auth_file), env, names) if options.auth_file else None
+    return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets)
+
+
+def _refuse_unsupported(mission: ast.Mission) -> None:
+    for source in mission.sources:
+        if source.document is not None:
+            raise ConfigError(f"source {source.name.name}: OpenAPI sources ('from') are not supported yet")
+    for action in mission.actions:
+        if _has_wait(action.steps):
+            raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server "
+                              "(not supported yet)")
+
+
+def _has_wait(steps: tuple[Any, ...]) -> bool:
+    for step in steps:
+        if isinstance(step, ast.Wait):
+            return True
+        if isinstance(step, ast.For) and _has_wait(step.body):
+            return True
+        if isinstance(step, ast.MatchStep) and any(_has_wait(arm.body) for arm in step.arms):
+            return True
+    return False
+
+
+def _open_stores(mission: ast.Mission, data_dir: Path) -> dict[str, Store]:
+    opened: dict[str, Store] = {}
+    for decl in mission.stores:
+        opened[decl.name.name] = open_store(decl.kind.name, decl.name.name, decl.target, data_dir)
+    return opened
+
+
+def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> SourceSettings:
+    entries = {e.key: e for e in source.options.entries}
+    name = source.name.name
+
+    def value(key: str) -> Any:
+        return x.eval(entries[key].value, scope) if key in entries else None
+    auth = entries.get("auth")
+    kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
+    settings = x.eval(auth.settings, scope) if auth is not None and auth.settings is not None else {}
+    base = value("base")
+    if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+        raise ConfigError(f"source {name}: base must be an absolute http(s) URL, got {V.to_json_text(base)}")
+    headers = value("headers") or {}
+    optional = {k: value(k) for k in ("timeout", "maxInFlight", "maxResponseBytes") if k in entries}
+    return SourceSettings(
+        name=name, base_url=base, headers=headers, auth_kind=kind, auth_settings=settings,
+        timeout_ms=float(optional.get("timeout", 30000)), max_in_flight=optional.get("maxInFlight"),
+        max_response_bytes=int(optional.get("maxResponseBytes", 64 * 1024 * 1024)),
+        rate_limit=x.eval_options(entries["rateLimit"].value, scope) if "rateLimit" in entries else None,
+        circuit_breaker=value("circuitBreaker"))
+
+
+# ---------------------------------------------------------------- run and finish
+
+
+async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> int:
+    try:
+        prepared = await prepare(mission, files, options)
+    except ConfigFailure as exc:
+        return _config_error(str(exc))
+    reporter = _reporter(mission, options, prepared)
+    prepared.evaluator.hooks = reporter
+    prepared.evaluator.fetcher.on_response = reporter.request
+    pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
+                        redact=prepared.secrets.redact)
+    try:
+        state = _begin_run_state(mission, prepared, pipeline, options)
+    except RunError as exc:
+        await _close_all(prepared)
+        return _config_error(exc.message)
+    started = time.monotonic()
+
+    async def finish(interrupted: int | None) -> int:
+        return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state)
+    return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
+
+
+def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline, options: RunOptions) -> RunState:
+    """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
+    notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
+    state = RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
+                           resume=options.resume, notice=notice)
+    prepared.evaluator.progress = state
+    state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))
+    return state
+
+
+async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int,
+                             finish: Callable[[int | None], Awaitable[int]]) -> int:
+    """Run the pipeline, then `finish`; the first SIGINT/SIGTERM cancels gracefully, a second exits at once.
+
+    The handlers stay installed while `finish` closes the stores and writes --output, so
+    that a second signal during that clean-up exits at once (§7.7) instead of raising
+    KeyboardInterrupt in the middle of it.
+    """
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(pipeline.run())
+    received: list[int] = []
+
+    def on_signal(code: int) -> None:
+        if received:
+            os._exit(received[0])
+        received.append(code)
+        print("interrupted — cancelling (press Ctrl-C again to force)", file=sys.stderr, flush=True)
+        task.cancel()
+
+    installed = []
+    for signum, code in ((signal.SIGINT, EXIT_SIGINT), (signal.SIGTERM, EXIT_SIGTERM)):
+        try:
+            loop.add_signal_handler(signum, on_signal, code)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):
+            pass
+    reporter.start(stages)
+    try:
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not received:
+                raise
+        finally:
+            reporter.stop()
+        code = await finish(received[0] if received else None)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    return received[0] if received else code
+
+
+async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter, options: RunOptions,
+                  started: float, interrupted: int | None, state: RunState) -> int:
+    # The snapshot is taken before closing: persistent stores cannot be listed once closed.
+    output_problem = _write_output(options.output, prepared.stores) if options.output else None
+    store_problem = await _close_all(prepared)
+    close_problem = store_problem or output_problem
+    try:
+        state.finish(result, interrupted=interrupted is not None,
+                     failed=result.failed_stage is not None or close_problem is not None,
+                     durable=store_problem is None)
+    except RunError as exc:
+        close_problem = close_problem or exc.message
+    if result.failed_stage is not None:
+        reporter.failure_report(result)
+    reporter.summary(result, sorted(prepared.stores), time.monotonic() - started, interrupted is not None)
+    if close_problem:
+        print(f"error: {prepared.secrets.redact(close_problem)}", file=sys.stderr)
+    if interrupted is not None:
+        return interrupted
+    return EXIT_FAILED if result.failed_stage is not None or close_problem else EXIT_OK
+
+
+async def _close_all(prepared: Prepared) -> str | None:
+    problem = None
+    for store in prepared.stores.values():
+        try:
+            await store.close()
+        except RunError as exc:
+            problem = problem or exc.message
+    if prepared.http is not None:
+        await prepared.http.aclose()
+    return problem
+
+
+def _write_output(target: str, stores: dict[str, Store]) -> str | None:
+    """Write `--output`; returns a problem to report instead of raising (no traceback)."""
+    records: dict[str, Any] = {name: stores[name].list() for name in sorted(stores)}
+    data = V.to_json_value(records)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if not text.isascii() and not _encodable(text):
+        # A lone surrogate (from a "\\ud800" escape in a response) has no UTF-8 form;
+        # ASCII escapes round-trip it exactly.
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return None
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+    except OSError as exc:
+        return f"cannot write --output {target}: {exc.strerror or exc}"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> Reporter:
+    from reqon.diagnostics import use_colour
+    tty = sys.stderr.isatty()
+    progress = options.progress if options.progress is not None else tty
+    http = prepared.http
+    return Reporter(mission=mission.name.name, verbose=options.verbose, quiet=options.quiet,
+                    json_log=options.json_log, progress=progress, colour=use_colour(sys.stderr),
+                    redact=prepared.secrets.redact, requests=lambda: http.requests_sent if http else 0)
+
+
+# ---------------------------------------------------------------- dry run
+
+
+async def _prepare_plan(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> Prepared:
+    prepared = await prepare(mission, files, options, open_stores=False)
+    if prepared.http is not None:
+        await prepared.http.aclose()
+    return prepared
+
+
+def dry_run(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> int:
+    """Prepare without side effects and print the plan (§8 `--dry-run`)."""
+    try:
+        prepared = asyncio.run(_prepare_plan(mission, files, options))
+    except ConfigFailure as exc:
+        return _config_error(str(exc))
+    pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides)
+    out = [f"mission {mission.name.name}"]
+    for source in mission.sources:
+        entries = {e.key: e for e in source.options.entries}
+        auth = entries.get("auth")
+        kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
+        out.append(f"  source {source.name.name} (auth {kind})")
+    for decl in mission.stores:
+        out.append(f"  store {decl.name.name}: {decl.kind.name}(\"{decl.target}\")")
+    for stage, report in zip(pipeline.stages, pipeline.plan()):
+        timeout = pipeline.timeout_s(stage)
+        extra = f", timeout {timeout:g}s" if timeout else ""
+        condition = " if " + prepared.evaluator.x.text(stage.condition) if stage.condition is not None else ""
+        shape = f"mode {report.mode.value}, limit {report.limit}{extra}" if report.parallel else \
+            f"mode {report.mode.value}{extra}"
+        out.append(f"  stage {report.index} {report.label} ({shape}){condition}")
+    print(prepared.secrets.redact("\n".join(out)))
+    return EXIT_OK
