@@ -13,7 +13,9 @@ Endpoints:
 * ``ANY /respond?status=&body=&type=&h.<Name>=`` → that status, body text, Content-Type
   (``type=none`` sends none) and extra headers
 * ``GET /flaky/{key}?fail=&status=&retry_after=`` → fails ``fail`` times per key, then 200
-* ``GET /slow?ms=`` → ``{"slept"}`` after ``ms`` milliseconds
+* ``GET /slow?ms=&peak=`` → ``{"slept"}`` after ``ms`` milliseconds; with ``peak``, the wait
+  starts only once ``peak`` requests have been in flight at once (at most 30 s), so that a
+  test of a concurrency limit needs no timing
 * ``GET /protected`` → 200 only with the headers in ``state.expected``, else 401
 * ``POST /oauth/token`` → a new token (``state.oauth`` says how); ``GET /oauth/data``
   → 200 with the current token, else 401
@@ -192,6 +194,11 @@ async def _flaky(request: web.Request) -> web.Response:
 
 async def _slow(request: web.Request) -> web.Response:
     ms = float(request.query.get("ms", "100"))
+    peak = int(request.query.get("peak", "0"))
+    state = _state(request)
+    deadline = time.monotonic() + 30
+    while state.peak_in_flight < peak and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
     await asyncio.sleep(ms / 1000)
     return web.json_response({"slept": ms})
 

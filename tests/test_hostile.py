@@ -117,7 +117,7 @@ def test_a_huge_body_is_abandoned_early(tmp_path: Path, hostile: Any) -> None:
 
 def test_a_server_that_never_answers_costs_the_timeout_not_more(tmp_path: Path, hostile: Any) -> None:
     result = run_case(CASES["never answers"], "wait-all", tmp_path, hostile.url)
-    assert result.elapsed_s < 3
+    assert result.elapsed_s < 8  # two attempts of the source's 5 s would take 10 s
     assert len(hostile.state.paths("/slow")) == 2
 
 

@@ -44,17 +44,19 @@ mission Polite {{
     assert len(result.stores["seen"]) == 12
     arrivals = [a.at for a in demo_server.stats.arrivals if a.target.startswith("/items/")]
     assert len(arrivals) == 12
-    assert _windows(arrivals) <= 5
-    assert max(arrivals) - min(arrivals) >= 11 * 0.2 * 0.99  # 12 starts spaced 200 ms apart
+    # 12 starts spaced 200 ms apart by the client; 0.2 s of slack for how a loaded machine
+    # delays their arrival at the server
+    assert _windows(arrivals, 0.8) <= 5
+    assert max(arrivals) - min(arrivals) >= 11 * 0.2 * 0.8
 
 
 def test_max_in_flight_holds_across_branches_and_loops(make_server: Any, tmp_path: Path) -> None:
-    server = make_server(latency_ms=80)
+    server = make_server()
     text = """
 mission Gentle {
   source Api { auth: none, base: env("DEMO_URL"), maxInFlight: 3 }
-  action A { for n in [1, 2, 3, 4, 5, 6] parallel { get "/items/{n}" } }
-  action B { for n in [7, 8, 9, 10, 11, 12] parallel { get "/items/{n}" } }
+  action A { for n in [1, 2, 3, 4, 5, 6] parallel { get "/hold" { params: { group: "g", n: 3, i: n } } } }
+  action B { for n in [7, 8, 9, 10, 11, 12] parallel { get "/hold" { params: { group: "g", n: 3, i: n } } } }
   run [A, B]
 }
 """

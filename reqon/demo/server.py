@@ -17,6 +17,11 @@ Endpoints (all JSON, errors as ``{"error": ...}``; ``GET /`` lists them at run t
 * ``GET /prices/{isbn}`` -> ``{"isbn", "amount", "currency"}``
 * ``GET /stock/{isbn}`` -> ``{"isbn", "on_hand"}``
 * ``GET /slow?ms=`` -> ``{"slept"}`` after ``ms`` milliseconds
+* ``GET /hold?group=&n=&total=&ms=&status=`` -> holds every request of ``group`` until ``n``
+  of them are held at once, or until the group's ``total``-th request arrives (a barrier:
+  concurrency tests that need no timing), then waits ``ms`` and
+  answers ``status`` (default 200) with ``{"group", "released", "slept"}``; 504 if the barrier is not
+  reached within 30 s, so that a broken client fails a test instead of hanging it
 * ``GET /fail?status=&ms=&retry_after=`` -> status ``status``, ``{"error", "status"}``
 * ``GET /flaky?key=&fail=&status=&retry_after=`` -> fails ``fail`` times per key, then 200
 * ``POST|PUT|PATCH|DELETE /echo`` -> ``{"method", "path", "query", "headers", "json"}``
@@ -440,6 +445,51 @@ async def _slow(request: web.Request) -> web.Response:
     return web.json_response({"slept": ms})
 
 
+class _Barriers:
+    """The waves of `/hold`: a wave of a group opens when its first request arrives and is
+    released, all at once, when it holds ``n`` requests, or when the group's ``total``-th
+    request arrives (the last, smaller wave); the next request opens a new wave."""
+
+    def __init__(self) -> None:
+        self._waves: dict[str, tuple[asyncio.Event, list[int]]] = {}
+        self._arrived: Counter[str] = Counter()
+
+    async def wait(self, group: str, n: int, total: int, timeout_s: float) -> bool:
+        self._arrived[group] += 1
+        event, held = self._waves.setdefault(group, (asyncio.Event(), [0]))
+        held[0] += 1
+        if held[0] >= n or self._arrived[group] >= total:
+            del self._waves[group]
+            event.set()
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if not event.is_set():
+                held[0] -= 1  # a cancelled or timed-out request leaves the wave
+
+
+_BARRIERS_KEY = web.AppKey("barriers", _Barriers)
+_HOLD_TIMEOUT_S = 30.0
+
+
+async def _hold(request: web.Request) -> web.Response:
+    group = request.query.get("group", "")
+    n = _int_param(request, "n", 1, 1, 10_000)
+    ms = _int_param(request, "ms", 0, 0, _MAX_SLEEP_MS)
+    total = _int_param(request, "total", 1_000_000, 1, 1_000_000)
+    status = _int_param(request, "status", 200, 200, 599)
+    if not await request.app[_BARRIERS_KEY].wait(group, n, total, _HOLD_TIMEOUT_S):
+        return _error(504, f"hold: fewer than {n} requests of group {group!r} arrived together", group=group)
+    await asyncio.sleep(ms / 1000)
+    if status >= 400:
+        return _error(status, "requested failure", status=status, group=group)
+    return web.json_response({"group": group, "released": n, "slept": ms}, status=status)
+
+
 async def _fail(request: web.Request) -> web.Response:
     status = _int_param(request, "status", 500, 400, 599)
     ms = _int_param(request, "ms", 0, 0, _MAX_SLEEP_MS)
@@ -512,6 +562,7 @@ def make_app(config: ServerConfig) -> web.Application:
     app[CONFIG_KEY] = config
     app[STATS_KEY] = Stats()
     app[_CATALOG_KEY] = make_catalog(config.seed, config.books)
+    app[_BARRIERS_KEY] = _Barriers()
     app.router.add_get("/", _index)
     app.router.add_get("/books", _books_by_page)
     app.router.add_get("/books/offset", _books_by_offset)
@@ -520,6 +571,7 @@ def make_app(config: ServerConfig) -> web.Application:
     app.router.add_get("/prices/{isbn}", _price)
     app.router.add_get("/stock/{isbn}", _stock)
     app.router.add_get("/slow", _slow)
+    app.router.add_get("/hold", _hold)
     app.router.add_get("/fail", _fail)
     app.router.add_get("/flaky", _flaky)
     for method in ("POST", "PUT", "PATCH", "DELETE"):

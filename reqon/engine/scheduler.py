@@ -229,6 +229,8 @@ async def run_iterations(count: int, run: Run, *, limit: int) -> None:
 
 
 def _first_failure(outcomes: list[Outcome], first: int) -> RunError:
+    """The loop's error; iterations cancelled before their own failure are not counted
+    (docs/decisions.md), so the count depends on which failures had arrived."""
     errors = [o.error for o in outcomes if o.status == FAILED and o.error is not None]
     aborts = [e for e in errors if e.kind == "abort"]
     error = aborts[0] if aborts else outcomes[first].error

@@ -132,7 +132,7 @@ def test_parallel_loop_bounds_iterations_and_stops_at_first_failure() -> None:
     asyncio.run(run_iterations(20, probe, limit=5))
     assert probe.peak == 5 and sorted(probe.started) == list(range(20))
 
-    failing = Probe({0: (0.2, "ok"), 1: (0.01, "fail"), 2: (0.2, "ok")} | {i: (0.2, "ok") for i in range(3, 10)})
+    failing = Probe({0: (5, "ok"), 1: (0.01, "fail"), 2: (5, "ok")} | {i: (5, "ok") for i in range(3, 10)})
     with pytest.raises(RunError) as caught:
         asyncio.run(run_iterations(10, failing, limit=3))
     assert caught.value.message == "branch 1 failed"

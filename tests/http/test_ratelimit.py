@@ -39,6 +39,16 @@ def arrivals(hostile: HostileServer, path: str) -> list[float]:
     return [seen.at for seen in hostile.state.paths(path)]
 
 
+def spaced(times: list[float], interval: float) -> bool:
+    """Whether arrivals are spaced about `interval` apart: each span of k gaps is at least
+    k intervals less 0.15 s. The client spaces the starts of its requests exactly; a loaded
+    machine delays their arrival at the server by varying amounts (a new connection is
+    slower), so adjacent gaps can shrink, but an unlimited client would send all at once."""
+    times = sorted(times)
+    return all(times[j] - times[i] >= (j - i) * interval - 0.15
+               for i in range(len(times)) for j in range(i + 1, len(times)))
+
+
 def most_in_any_window(times: list[float], window: float) -> int:
     times = sorted(times)
     return max(
@@ -69,31 +79,34 @@ def test_five_per_second_shared_by_four_tasks(hostile: HostileServer) -> None:
     elapsed = run(go())
     times = arrivals(hostile, "/echo")
     assert len(times) == 12
-    assert most_in_any_window(times, 1.0) <= 5
-    assert elapsed < 11 * 0.2 * 1.01 + 0.5  # spaced, not slower than needed
+    assert most_in_any_window(times, 0.8) <= 5  # 0.2 s of slack for arrival jitter
+    assert spaced(times, 0.2), times
+    assert elapsed < 11 * 0.2 + 5  # spaced, not grossly slower than needed
 
 
 def test_spacing_applies_whatever_the_strategy(hostile: HostileServer) -> None:
     async def go() -> None:
-        settings = {"strategy": "fail", "requestsPerMinute": 600}
+        settings = {"strategy": "fail", "requestsPerMinute": 200}
         async with api(hostile.url, rate_limit=settings) as source:
             await asyncio.gather(*(source.send(HttpRequest("GET", "/echo")) for _ in range(4)))
 
     run(go())
-    times = sorted(arrivals(hostile, "/echo"))
-    assert all(b - a >= 0.095 for a, b in zip(times, times[1:])), times
+    times = arrivals(hostile, "/echo")
+    assert len(times) == 4
+    assert spaced(times, 0.3), times
 
 
 def test_throttle_without_headers_uses_fallback_rpm(hostile: HostileServer) -> None:
     async def go() -> None:
-        settings = {"strategy": "throttle", "fallbackRpm": 600}
+        settings = {"strategy": "throttle", "fallbackRpm": 200}
         async with api(hostile.url, rate_limit=settings) as source:
             for _ in range(4):
                 await source.send(HttpRequest("GET", "/echo"))
 
     run(go())
     times = arrivals(hostile, "/echo")
-    assert all(b - a >= 0.095 for a, b in zip(times, times[1:])), times
+    assert len(times) == 4
+    assert spaced(times, 0.3), times
 
 
 # --- learning from the API --------------------------------------------------------------
@@ -111,7 +124,7 @@ def test_retry_after_pauses_every_request_of_the_source(hostile: HostileServer) 
 
 
 def test_retry_after_as_http_date(hostile: HostileServer) -> None:
-    date = email.utils.formatdate(time.time() + 2, usegmt=True)
+    date = email.utils.formatdate(time.time() + 4, usegmt=True)  # whole seconds: at least 3 s away
 
     async def go() -> None:
         async with api(hostile.url) as source:
@@ -121,7 +134,7 @@ def test_retry_after_as_http_date(hostile: HostileServer) -> None:
     run(go())
     [limited_at] = arrivals(hostile, "/respond")
     [later] = arrivals(hostile, "/echo")
-    assert later - limited_at >= 0.95
+    assert later - limited_at >= 1.0  # unless the first request took 2 s to arrive
 
 
 def test_a_server_quota_is_respected_without_429s(hostile: HostileServer) -> None:
@@ -144,7 +157,7 @@ def test_a_server_quota_is_respected_without_429s(hostile: HostileServer) -> Non
 def test_fail_strategy_fails_at_once_while_limited(hostile: HostileServer) -> None:
     async def go() -> None:
         async with api(hostile.url, rate_limit={"strategy": "fail"}) as source:
-            await limit_for(source, 5)
+            await limit_for(source, 60)
             await source.send(HttpRequest("GET", "/echo"))
 
     started = time.monotonic()
@@ -152,7 +165,7 @@ def test_fail_strategy_fails_at_once_while_limited(hostile: HostileServer) -> No
         run(go())
     assert caught.value.kind == "rate-limit"
     assert "strategy fail" in caught.value.message
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 20  # not the minute of the limit
     assert not arrivals(hostile, "/echo")
 
 
