@@ -227,7 +227,10 @@ class Evaluator:
 
     async def _write(self, name: str, records: list[tuple[str, dict[str, Value]]], *, upsert: bool,
                      partial: Any, inv: Invocation) -> None:
-        await self.stores[name].write(records, upsert=upsert, partial=None if partial is None else bool(partial))
+        flag = None if partial is None else bool(partial)
+        store = self.stores[name]
+        await store.write(records, upsert=upsert, partial=flag)
+        self.progress.wrote(store, records, upsert=upsert, partial=flag)
         inv.wrote.add(name)
         self.hooks.records_written(name, len(records))
 
@@ -306,8 +309,9 @@ class Evaluator:
         async def one(k: int) -> None:
             nonlocal done
             n = todo[k]
-            await self._iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
-            await loop.completed(n)
+            with loop.unit(n):
+                await self._iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
+                await loop.completed(n)
             done += 1
             self.hooks.iterations((inv.branch, id(step)), len(items), done)
 
@@ -341,7 +345,9 @@ class Evaluator:
     async def _jump(self, step: ast.Jump, scope: Scope, inv: Invocation) -> None:
         nested = Invocation(self.actions[step.action.name], inv.branch, inv.stage)
         await self.invoke(nested)
-        self.commit_checkpoints(nested)
+        # Staged, not committed: they belong to the outermost invocation, committed only when
+        # it completes (§7.6, docs/reliability.md), so a later failure fetches them again.
+        inv.checkpoints.update(nested.checkpoints)
         if step.then == "retry":
             raise RetrySignal(max_attempts=3, delay_ms=None, span=step.span)
 

@@ -238,7 +238,7 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
                         redact=prepared.secrets.redact)
     try:
-        state = _begin_run_state(mission, prepared, pipeline, options)
+        state = await _begin_run_state(mission, prepared, pipeline, options)
     except RunError as exc:
         await _close_all(prepared)
         return _config_error(exc.message)
@@ -249,10 +249,11 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
     return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
 
 
-def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline, options: RunOptions) -> RunState:
+async def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline,
+                           options: RunOptions) -> RunState:
     """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
     notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
-    state = RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
+    state = await RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
                            resume=options.resume, notice=notice)
     prepared.evaluator.progress = state
     state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))

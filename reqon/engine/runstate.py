@@ -1,20 +1,25 @@
 """Run state, `--resume` and `reqon runs` (LANGUAGE.md §8.5).
 
-Every run (except `--dry-run`) keeps `<data-dir>/runs/<Mission>.json`, one JSON object
-replaced atomically (temporary file, fsync, rename) at the start, whenever a branch or a
-stage settles, in batches while loops run, and at the end. It records what a later
-`--resume` may skip, at three granularities:
+Every run (except `--dry-run`) keeps a snapshot, `<data-dir>/runs/<Mission>.json`, replaced
+atomically at the start, whenever a branch or a stage settles, and at the end, and between
+snapshots a journal, `<Mission>.journal` (storage: `reqon/engine/journal.py`). Together they
+record what a later `--resume` may skip, at three granularities:
 
 * stages that succeeded or were skipped,
 * branches that completed, in the stage that was running,
 * loop iterations that completed, per loop execution, by index and a hash of the element.
 
-The one rule that makes this crash-safe: a record is written only after the store writes
-it describes are durable. Before every write of the state file all stores are flushed
-(a no-op for stores with nothing new), and only what had completed *before* that flush
-started is recorded. A kill between the flush and the rename re-runs completed work on
-resume, which converges because writes are keyed; nothing is ever skipped that did not
-finish.
+The rules that make this exact (docs/reliability.md states the guarantee):
+
+* A stage or branch is recorded in a snapshot only after every store was flushed.
+* A loop iteration is recorded the moment it completes, by one journal entry that also
+  holds every store write the iteration made. The entry survives a crash of the process
+  once appended (the journal is fsynced about once a second, for power loss), so the
+  iteration is never run again, and its writes, which a file store keeps in memory until
+  its next flush, are replayed into the stores when the data directory is used next.
+* Replay happens at every start after a run that did not end cleanly, with or without
+  `--resume`: records a completed iteration stored are never lost. Only `--resume` also
+  skips the iterations.
 
 Finished runs are appended to `<data-dir>/runs/<Mission>.history.jsonl`, one JSON line
 per run. Appending a line needs no lock and no database; a line torn by a crash is
@@ -25,13 +30,15 @@ the price of a schema and of sharing `reqon.db` with the mission's own `sql` sto
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon import values as V
+from reqon.engine.journal import FileBackend, RunStateBackend
 from reqon.errors import RunError
-from reqon.stores.file import write_atomically
 
 if TYPE_CHECKING:
     from reqon.engine.evaluator import Invocation
@@ -56,7 +63,9 @@ RESUMABLE = frozenset({RUNNING, FAILED, INTERRUPTED})
 # Bound in every iteration scope of a recorded loop, so that a nested loop knows which
 # execution it is; no source name can collide with it.
 LOOP_PATH = "\0loop-path"
-DEFAULT_BATCH_INTERVAL_S = 1.0  # a crash re-runs at most ~1 s of iterations; see docs/reliability.md
+SYNC_INTERVAL_S = 1.0  # a power loss costs at most ~1 s of journal entries; see docs/reliability.md
+# The store writes of the loop iteration running in this task (None outside recorded loops).
+_UNIT: ContextVar[list[list[Any]] | None] = ContextVar("reqon_unit_writes", default=None)
 
 Notice = Callable[[str, str], None]  # (level, message)
 
@@ -72,6 +81,10 @@ class LoopProgress:
 
     def bindings(self, index: int) -> dict[str, Any]:
         return {}
+
+    def unit(self, index: int) -> contextlib.AbstractContextManager[None]:
+        """Around one iteration: collects the store writes it makes (for the journal)."""
+        return contextlib.nullcontext()
 
     async def completed(self, index: int) -> None:
         pass
@@ -101,6 +114,9 @@ class ProgressLog:
     def loop(self, inv: Invocation, step: ast.For, scope: Scope, items: Sequence[Any]) -> LoopProgress:
         return NO_LOOP
 
+    def wrote(self, store: Store, records: list[tuple[str, Any]], *, upsert: bool, partial: bool | None) -> None:
+        """A store step was applied (called after the store accepted it)."""
+
 
 # ---------------------------------------------------------------- the state file
 
@@ -111,6 +127,10 @@ def state_path(data_dir: Path, mission: str) -> Path:
 
 def history_path(data_dir: Path, mission: str) -> Path:
     return data_dir / "runs" / f"{mission}.history.jsonl"
+
+
+def journal_path(data_dir: Path, mission: str) -> Path:
+    return data_dir / "runs" / f"{mission}.journal"
 
 
 def read_state(path: Path) -> dict[str, Any] | None:
@@ -197,17 +217,16 @@ class RunState(ProgressLog):
     progress log, and end it with `finish` once the stores are closed.
     """
 
-    def __init__(self, *, data_dir: Path, mission: str, pipeline: list[list[str]], stores: Mapping[str, Store],
-                 previous: dict[str, Any] | None, notice: Notice,
-                 batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S) -> None:
-        self.path = state_path(data_dir, mission)
-        self.history = history_path(data_dir, mission)
+    def __init__(self, *, backend: RunStateBackend, history: Path, mission: str, pipeline: list[list[str]],
+                 stores: Mapping[str, Store], previous: dict[str, Any] | None, notice: Notice) -> None:
+        self.backend = backend
+        self.history = history
         self.mission = mission
         self.pipeline = pipeline
         self.stores = stores
         self.notice = notice
-        self.batch_interval_s = batch_interval_s
         self.run_id = uuid.uuid4().hex[:12]
+        self.journal_id = uuid.uuid4().hex[:12]
         self.started_at = _now_iso()
         self._started = time.monotonic()
         self.resumes: str | None = previous.get("run") if previous else None
@@ -215,10 +234,8 @@ class RunState(ProgressLog):
         self._stages = [self._previous_stage(previous, i) for i in range(len(pipeline))]
         self._earlier_loops = _loops_of(previous)
         self._loops: dict[str, _LoopRecord] = dict(self._earlier_loops)
-        self._pending: list[tuple[str, int, str]] = []
-        self._committing = False
-        self._last_commit = time.monotonic()
-        self._interval = batch_interval_s
+        self._committed_position = 0
+        self._last_sync = time.monotonic()
         self._done_earlier = {i + 1 for i, s in enumerate(self._stages) if s["status"] in DONE_STAGE_STATUSES}
         self.status = RUNNING
         self._ended: float | None = None
@@ -235,29 +252,36 @@ class RunState(ProgressLog):
     # ------------------------------------------------------------ start and end
 
     @classmethod
-    def begin(cls, *, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
-              notice: Notice, batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S) -> RunState:
-        """Decide about --resume, log the decision, and record the new run as running."""
+    async def begin(cls, *, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
+                    notice: Notice, backend: RunStateBackend | None = None) -> RunState:
+        """Replay what the last run journaled, decide about --resume, record the new run as running."""
         name = mission.name.name
         path = state_path(data_dir, name)
+        backend = backend or FileBackend(path, journal_path(data_dir, name))
         pipeline = pipeline_names(mission)
         try:
-            previous = read_state(path)
+            previous = _checked(backend.read_snapshot(), path)
         except ValueError as exc:
             if resume:
                 notice("warning", f"--resume: ignoring the run state: {exc}")
             previous = None
+        if previous is not None:
+            await _replay_journal(backend, previous, stores, notice)
         previous_unfinished = previous is not None and previous.get("status") == RUNNING
         decision = decide_resume(previous, pipeline, path) if resume else ResumeDecision(None, "")
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
-        state = cls(data_dir=data_dir, mission=name, pipeline=pipeline, stores=stores, previous=decision.previous,
-                    notice=notice, batch_interval_s=batch_interval_s)
+        state = cls(backend=backend, history=history_path(data_dir, name), mission=name, pipeline=pipeline,
+                    stores=stores, previous=decision.previous, notice=notice)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
         if decision.previous is not None:
             state._announce(mission)
-        state._write()
+        state._write()  # names the new journal: from here on the old one is void
+        try:
+            backend.start_journal(state.journal_id)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot start the run journal: {exc.strerror or exc}") from None
         return state
 
     def _announce(self, mission: ast.Mission) -> None:
@@ -282,17 +306,25 @@ class RunState(ProgressLog):
             bind_errors(list(self.errors))
 
     def finish(self, result: PipelineResult, *, interrupted: bool, failed: bool, durable: bool) -> None:
-        """Record the end; `durable` says whether closing the stores made every write durable."""
+        """Record the end; `durable` says whether closing the stores made every write durable.
+
+        When it did not, the snapshot keeps pointing at the journal entries written since
+        the last flush, so that the next start replays them.
+        """
         for report in result.stages:
             if report.status != "done earlier":
                 self._stages[report.index - 1]["status"] = report.status
         self.errors = list(result.errors)
         if durable:
-            self._commit_pending(len(self._pending))
+            self._committed_position = self.backend.position()
         self.status = INTERRUPTED if interrupted else FAILED if failed else SUCCEEDED
         self._ended = time.monotonic()
         if self.status == SUCCEEDED:
             self._loops.clear()
+        try:
+            self.backend.close()
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot close the run journal: {exc.strerror or exc}") from None
         self._write()
         self._append_history(self._entry())
 
@@ -306,27 +338,32 @@ class RunState(ProgressLog):
 
     async def branch_completed(self, stage: int, branch: int) -> None:
         """A branch completed: flush, then record it (and drop its loop records, now useless)."""
-        await self._flush_and_commit()
+        await self._flush_stores()
         record = self._stages[stage - 1]
         if branch not in record["completedBranches"]:
             record["completedBranches"].append(branch)
         prefix = f"{stage}.{branch}/"
-        self._pending = [p for p in self._pending if not p[0].startswith(prefix)]
         for key in [k for k in self._loops if k.startswith(prefix)]:
             del self._loops[key]
         self._write()
 
     async def stage_settled(self, report: StageReport, errors: list[dict[str, Any]]) -> None:
-        await self._flush_and_commit()
+        await self._flush_stores()
         record = self._stages[report.index - 1]
         record["status"] = report.status
         self.errors = list(errors)
         if report.status in DONE_STAGE_STATUSES:
             prefix = f"{report.index}."
-            self._pending = [p for p in self._pending if not p[0].startswith(prefix)]
             for key in [k for k in self._loops if k.startswith(prefix)]:
                 del self._loops[key]
         self._write()
+
+    async def _flush_stores(self) -> None:
+        """Flush every store; journal entries appended before the flush are then redundant."""
+        position = self.backend.position()
+        for name in sorted(self.stores):
+            await self.stores[name].flush()
+        self._committed_position = position
 
     # ------------------------------------------------------------ loops
 
@@ -348,46 +385,32 @@ class RunState(ProgressLog):
         self._loops[key] = _LoopRecord(len(items), {str(n): hashes[n] for n in sorted(skip)})
         return _RecordedLoop(self, key, hashes, skip)
 
-    async def iteration_completed(self, key: str, index: int, digest: str) -> None:
-        """Queue the record; now and then, flush the stores and commit the queue.
+    def wrote(self, store: Store, records: list[tuple[str, Any]], *, upsert: bool, partial: bool | None) -> None:
+        unit = _UNIT.get()
+        if unit is not None and store.kind != "memory":  # memory stores start empty anyway
+            unit.append([store.name, upsert, partial, [[key, value] for key, value in records]])
 
-        "Now and then" is every `batch_interval_s`, stretched to four times what the last
-        commit cost, so that rewriting large file stores never takes more than a fifth of
-        the run's time.
+    def iteration_completed(self, key: str, index: int, digest: str, writes: list[list[Any]]) -> None:
+        """Journal the iteration with its writes (one append), then record it as done.
+
+        The append is what makes the iteration count as done after a crash; the fsync that
+        protects it from a power loss is batched, about once a second.
         """
-        self._pending.append((key, index, digest))
-        if self._committing or time.monotonic() - self._last_commit < self._interval:
-            return
-        self._committing = True
-        began = time.monotonic()
+        record = self._loops.get(key)
+        entry = {"k": key, "i": index, "h": digest, "n": record.length if record else 0, "w": writes}
         try:
-            await self._flush_and_commit()
-            self._write()
-        finally:
-            self._committing = False
-            self._last_commit = time.monotonic()
-            self._interval = max(self.batch_interval_s, 4 * (self._last_commit - began))
-
-    async def _flush_and_commit(self) -> None:
-        """Commit exactly the iterations that had completed when the flush started."""
-        count = len(self._pending)
-        for name in sorted(self.stores):
-            await self.stores[name].flush()
-        self._commit_pending(count)
-
-    def _commit_pending(self, count: int) -> None:
-        """Move completed iterations into the records; the loops nested in them are done too."""
-        finished = []
-        for key, index, digest in self._pending[:count]:
-            record = self._loops.get(key)
-            if record is not None:
-                record.done[str(index)] = digest
-                finished.append(f"{key}[{index}]/")
-        del self._pending[:count]
-        if finished:
-            nested = tuple(finished)
-            for key in [k for k in self._loops if k.startswith(nested)]:
-                del self._loops[key]
+            self.backend.append(entry)
+            now = time.monotonic()
+            if now - self._last_sync >= SYNC_INTERVAL_S:
+                self._last_sync = now
+                self.backend.sync()
+        except (OSError, TypeError, ValueError) as exc:
+            raise RunError(kind="store", message=f"cannot append to the run journal: {exc}") from None
+        if record is not None:
+            record.done[str(index)] = digest
+        nested = f"{key}[{index}]/"  # the loops nested in it are done too
+        for other in [k for k in self._loops if k.startswith(nested)]:
+            del self._loops[other]
 
     # ------------------------------------------------------------ writing
 
@@ -397,6 +420,7 @@ class RunState(ProgressLog):
             "status": self.status, "startedAt": self.started_at, "updatedAt": _now_iso(),
             "durationS": self._duration(), "pipeline": self.pipeline, "stages": self._stages,
             "errors": self.errors, "loops": {k: r.to_json() for k, r in self._loops.items()},
+            "journal": {"id": self.journal_id, "position": self._committed_position},
         }
 
     def _duration(self) -> float:
@@ -404,12 +428,10 @@ class RunState(ProgressLog):
         return round(end - self._started, 3)
 
     def _write(self) -> None:
-        text = json.dumps(self._document(), separators=(",", ":")) + "\n"  # ASCII: safe for any message
         try:
-            write_atomically(self.path, text)
+            self.backend.write_snapshot(self._document())
         except OSError as exc:
-            raise RunError(kind="store", message=f"cannot write the run state {self.path}: "
-                                                 f"{exc.strerror or exc}") from None
+            raise RunError(kind="store", message=f"cannot write the run state: {exc.strerror or exc}") from None
 
     def _entry(self) -> dict[str, Any]:
         return {"mission": self.mission, "run": self.run_id, "resumes": self.resumes, "status": self.status,
@@ -451,8 +473,52 @@ class _RecordedLoop(LoopProgress):
     def bindings(self, index: int) -> dict[str, Any]:
         return {LOOP_PATH: f"{self.key}[{index}]"}
 
+    @contextlib.contextmanager
+    def unit(self, index: int) -> Iterator[None]:
+        token = _UNIT.set([])
+        try:
+            yield
+        finally:
+            _UNIT.reset(token)
+
     async def completed(self, index: int) -> None:
-        await self.state.iteration_completed(self.key, index, self.hashes[index])
+        self.state.iteration_completed(self.key, index, self.hashes[index], _UNIT.get() or [])
+
+
+async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], stores: Mapping[str, Store],
+                          notice: Notice) -> None:
+    """Apply the writes of the iterations journaled after the last snapshot, flush, and mark
+    the iterations done in `previous` (which --resume then reads)."""
+    journal = previous.get("journal")
+    if not isinstance(journal, dict) or not isinstance(journal.get("id"), str):
+        return
+    entries = backend.entries(journal["id"], int(journal.get("position") or 0))
+    if not entries:
+        return
+    loops = previous.setdefault("loops", {})
+    for entry in entries:
+        for name, upsert, partial, records in entry.get("w") or ():
+            store = stores.get(name)
+            if store is not None and store.kind != "memory":
+                await store.write([(k, v) for k, v in records], upsert=bool(upsert), partial=partial)
+        key, index, digest = entry.get("k"), entry.get("i"), entry.get("h")
+        if not isinstance(key, str) or not isinstance(index, int) or not isinstance(digest, str):
+            continue
+        record = loops.setdefault(key, {"length": entry.get("n") or 0, "done": {}})
+        record["done"][str(index)] = digest
+        nested = f"{key}[{index}]/"
+        for other in [k for k in loops if k.startswith(nested)]:
+            del loops[other]
+    for name in sorted(stores):
+        await stores[name].flush()
+    notice("info", f"replayed the store writes of {len(entries)} loop iteration{'s' if len(entries) != 1 else ''} "
+                   "journaled by the last run")
+
+
+def _checked(data: dict[str, Any] | None, path: Path) -> dict[str, Any] | None:
+    if data is not None and data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a run state of this version of reqon")
+    return data
 
 
 def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
