@@ -32,11 +32,12 @@ if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
-from reqon.engine.runstate import RunState, console_notice
+from reqon.engine.runstate import RunState, console_notice, mission_lock_path
 from reqon.http.secrets import Secrets
 from reqon.stores import open_store
 from reqon.stores.base import Store
 from reqon.stores.file import write_atomically
+from reqon.stores.locks import LockHeld, ProcessLock
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -142,21 +143,35 @@ def _load_environment(options: RunOptions) -> None:
 
 
 async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptions,
-                  *, open_stores: bool = True) -> Prepared:
-    """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet."""
+                  *, open_stores: bool = True, before_stores: Callable[[], None] | None = None) -> Prepared:
+    """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet.
+
+    Stores open last, after `before_stores` (the run's lock), so that a configuration
+    error leaves the data directory untouched.
+    """
+    http: HttpRuntime | None = None
     try:
         _load_environment(options)
         _refuse_unsupported(mission)
-        stores = _open_stores(mission, options.data_dir) if open_stores else {}
+        stores: dict[str, Store] = {}
         mission_scope = Scope(None, {"errors": []})
         expressions = Expressions(stores, files)
         secrets = Secrets()
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
         http = await _open_http(sources, options, secrets) if sources else None
-        checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
-    except (ConfigError, RunError) as exc:
-        raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
+        checkpoints = None
+        if open_stores:
+            if before_stores is not None:
+                before_stores()
+            stores.update(_open_stores(mission, options.data_dir))
+            checkpoints = CheckpointFile(options.data_dir, mission.name.name)
+    except BaseException as exc:
+        if http is not None:
+            await http.aclose()
+        if isinstance(exc, (ConfigError, RunError)):
+            raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
+        raise
     fetcher = FetchPlanner(expressions=expressions, http=http,
                            default_source=mission.sources[0].name.name if mission.sources else None,
                            checkpoints=checkpoints, mission_scope=mission_scope)
@@ -228,8 +243,28 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
 
 
 async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> int:
+    """One run, holding the mission's lock on the data directory from before the stores open
+    until after they are closed (the operating system drops it if the process dies)."""
+    lock = ProcessLock(mission_lock_path(options.data_dir, mission.name.name), f"reqon run {mission.name.name}")
     try:
-        prepared = await prepare(mission, files, options)
+        return await _run_locked(mission, files, options, lock)
+    except LockHeld as held:
+        who = f"pid {held.holder.pid}, started {held.holder.started}" if held.holder else "pid unknown"
+        print(f"reqon: mission {mission.name.name} is already running on data directory "
+              f"{options.data_dir.resolve()} ({who})", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        lock.release()
+
+
+async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunOptions, lock: ProcessLock) -> int:
+    def take_lock() -> None:
+        try:
+            lock.acquire()
+        except OSError as exc:
+            raise ConfigError(f"cannot lock the data directory {options.data_dir}: {exc.strerror or exc}") from None
+    try:
+        prepared = await prepare(mission, files, options, before_stores=take_lock)
     except ConfigFailure as exc:
         return _config_error(str(exc))
     reporter = _reporter(mission, options, prepared)

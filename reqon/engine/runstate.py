@@ -129,6 +129,11 @@ def history_path(data_dir: Path, mission: str) -> Path:
     return data_dir / "runs" / f"{mission}.history.jsonl"
 
 
+def mission_lock_path(data_dir: Path, mission: str) -> Path:
+    """Held (flock) by the one `reqon run` of the mission on this data directory."""
+    return data_dir / "runs" / f"{mission}.lock"
+
+
 def journal_path(data_dir: Path, mission: str) -> Path:
     return data_dir / "runs" / f"{mission}.journal"
 

@@ -2,7 +2,14 @@
 
 The file is only ever replaced whole (temporary file in the same directory, fsync, rename,
 fsync of the directory), so a crash at any moment leaves either the previous or the new
-contents, never a damaged file (§6.6.6). Writes between two flushes live only in memory.
+contents, never a damaged file (§6.6.6). Writes between two flushes live only in memory
+(the run journal keeps them across a crash, reqon/engine/runstate.py).
+
+Several processes may share a file store (runs of different missions on one data
+directory). Each flush holds an OS lock on `.<name>.lock` beside the file; when the file
+changed since this process last read or wrote it, the flush reads it again and re-applies
+this process's steps since its last flush on top, so neither process loses the other's
+records (a step of each wins for the keys both wrote, in flush order).
 """
 
 from __future__ import annotations
@@ -21,11 +28,15 @@ from reqon.stores.base import (
     SharedResources,
     Snapshot,
     json_text,
+    Records,
     prepare_records,
     store_error,
     to_json_value,
 )
+from reqon.stores.locks import FileLock
 from reqon.stores.memory import RecordTable
+
+Step = tuple[Records, bool, bool | None]  # records, upsert, partial
 
 _RECORD_SEPARATORS = (", ", ": ")
 
@@ -51,12 +62,41 @@ class JsonFile:
         self.table = RecordTable(load_records(path))
         self._write_lock = threading.Lock()
         self._written_generation = self.table.generation
+        self._signature = _signature(path)
+        self._steps: list[Step] = []  # applied since the last flush, for a flush that must merge
+        self._lock_path = path.with_name(f".{path.name}.lock")
+
+    def apply(self, records: Records, *, upsert: bool, partial: bool | None) -> None:
+        self.table.apply(records, upsert=upsert, partial=partial)
+        self._steps.append((records, upsert, partial))
 
     async def flush(self) -> None:
         if self.table.generation <= self._written_generation:
             return
-        generation, items = self.table.versioned_items()
-        await asyncio.to_thread(self._write, generation, items)
+        # One lock object per flush: flocks of two descriptors exclude each other, so this
+        # also orders concurrent flushes of this process (other tasks, other threads' loops).
+        lock = FileLock(self._lock_path)
+        await lock.acquire_async()
+        try:
+            if self.table.generation <= self._written_generation:
+                return
+            if _signature(self.path) != self._signature:
+                self._merge_with_disk()
+            taken = len(self._steps)
+            generation, items = self.table.versioned_items()
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, generation, items))
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                await asyncio.wait([write])  # keep the lock until the file is replaced
+                raise
+            del self._steps[:taken]
+        finally:
+            lock.release()
+
+    def _merge_with_disk(self) -> None:
+        """Another process replaced the file: start from its contents, re-apply our steps."""
+        self.table.rebase(load_records(self.path), list(self._steps))
 
     def _write(self, generation: int, items: list[tuple[str, JsonObject]]) -> None:
         with self._write_lock:
@@ -67,6 +107,16 @@ class JsonFile:
             except OSError as exc:
                 raise store_error(f"cannot write {self.path}: {exc.strerror or exc}") from exc
             self._written_generation = generation
+            self._signature = _signature(self.path)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes whenever the file is replaced (a rename gives a new inode)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def render(items: list[tuple[str, JsonObject]]) -> str:
@@ -162,7 +212,7 @@ class JsonFileStore:
         self, records: Iterable[tuple[str, Any]], *, upsert: bool, partial: bool | None
     ) -> None:
         prepared = prepare_records(self.name, records)
-        self._open().table.apply(prepared, upsert=upsert, partial=partial)
+        self._open().apply(prepared, upsert=upsert, partial=partial)
 
     def get(self, key: str) -> JsonObject | None:
         return self._open().table.get(key)

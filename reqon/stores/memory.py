@@ -40,6 +40,16 @@ class RecordTable:
                 self._records[key] = merge_record(existing, value, upsert=upsert, partial=partial)
             self.generation += 1
 
+    def rebase(self, records: dict[str, JsonObject], later: list[tuple[Records, bool, bool | None]]) -> None:
+        """Start over from `records` (what another process left in the file), then apply
+        the steps `later` that came after them: a flush that found the file changed."""
+        with self._lock:
+            self._records = dict(records)
+            self._sorted_keys = sorted(self._records)
+            self._new_keys = []
+        for step, upsert, partial in later:
+            self.apply(step, upsert=upsert, partial=partial)
+
     def get(self, key: str) -> JsonObject | None:
         return self._records.get(key)
 

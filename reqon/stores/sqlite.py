@@ -43,7 +43,7 @@ from reqon.stores.base import (
 
 DATABASE_NAME = "reqon.db"
 _REQUIRED_COLUMNS = {"key", "record", "updated_at"}
-_BUSY_TIMEOUT_SECONDS = 5.0
+_BUSY_TIMEOUT_SECONDS = 30.0  # another process's transaction (runs sharing reqon.db)
 
 
 def quote_identifier(name: str) -> str:
