@@ -109,3 +109,36 @@ def test_two_missions_sharing_a_file_store_and_an_sql_store_lose_nothing(
         keys = {key for (key,) in connection.execute('SELECT key FROM "shared"')}
     assert keys == expected
     assert demo_server.stats.count("/hold") == 2  # both runs were in flight at once
+
+
+def test_temporary_files_of_dead_writers_are_removed_before_the_run(
+        tmp_path: Path, make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill during a flush leaves `.<file>.<pid>.<hex>.tmp`; the next run removes it (and
+    says so with --verbose) unless its writer is still alive (another mission's flush)."""
+    import subprocess
+    import sys
+    server = make_server()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        data = tmp_path / "data"
+        (data / "nosql").mkdir(parents=True)
+        stale = data / f".done.json.{int(dead.stdout)}.0123abcd.tmp"
+        stale.write_text('{"half": ', encoding="utf-8")
+        nested = data / "nosql" / f".other.json.{int(dead.stdout)}.89abcdef.tmp"
+        nested.write_text("{", encoding="utf-8")
+        live = data / f".done.json.{alive.pid}.deadbeef.tmp"
+        live.write_text("{", encoding="utf-8")
+        unrelated = data / ".notes.tmp"
+        unrelated.write_text("mine", encoding="utf-8")
+        monkeypatch.setenv("SLOW_MS", "0")
+        result = run_mission_text(LONG, tmp_path, "--verbose", url=server.url)
+        assert result.code == 0, result.stderr
+        assert not stale.exists() and not nested.exists()
+        assert live.exists() and unrelated.exists()
+        assert f"removed {stale}: a temporary file left by an interrupted write" in result.stderr
+        assert f"removed {nested}" in result.stderr
+    finally:
+        alive.kill()
+        alive.wait()

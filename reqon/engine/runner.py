@@ -36,7 +36,7 @@ from reqon.engine.runstate import RunState, console_notice, mission_lock_path
 from reqon.http.secrets import Secrets
 from reqon.stores import open_store
 from reqon.stores.base import Store
-from reqon.stores.file import write_atomically
+from reqon.stores.file import remove_stale_temporaries, write_atomically
 from reqon.stores.locks import LockHeld, ProcessLock
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
@@ -261,8 +261,12 @@ async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunO
     def take_lock() -> None:
         try:
             lock.acquire()
+            removed = remove_stale_temporaries(options.data_dir)
         except OSError as exc:
             raise ConfigError(f"cannot lock the data directory {options.data_dir}: {exc.strerror or exc}") from None
+        if options.verbose and not options.quiet:
+            for path in removed:
+                print(f"removed {path}: a temporary file left by an interrupted write", file=sys.stderr)
     try:
         prepared = await prepare(mission, files, options, before_stores=take_lock)
     except ConfigFailure as exc:

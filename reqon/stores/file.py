@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Iterable
@@ -150,6 +151,43 @@ def write_atomically(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
+
+
+def remove_stale_temporaries(data_dir: Path) -> list[Path]:
+    """Remove the temporary files of `write_atomically` left by a process that died mid-write.
+
+    The writer's pid is in the name; a file of a process still alive is left alone, since
+    a run of another mission may be writing it right now. Returns what was removed.
+    """
+    removed = []
+    if not data_dir.is_dir():
+        return removed
+    for path in sorted(data_dir.rglob(".*.tmp")):
+        match = _TEMPORARY.fullmatch(path.name)
+        if match is None or not path.is_file():
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
