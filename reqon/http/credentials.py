@@ -8,6 +8,7 @@ the value may be the secret itself.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -64,63 +65,45 @@ AUTH_FILE_KEYS = frozenset(
 
 # --- .env files -------------------------------------------------------------------------
 
-_ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class _Malformed(Exception):
-    """A line that is not `NAME=value`; the caller adds file and line."""
+def parse_env_text(text: str, origin: str, environ: Mapping[str, str] | None = None,
+                   earlier: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of one `.env` file (§8.3, parsed by python-dotenv); `origin` names it
+    in errors.
 
+    What users write works as they expect: `export KEY=…`, `KEY=abc   # comment` (the
+    comment is not part of the value), quoted values holding `#`, multi-line double-quoted
+    values, and `${VAR}` / `${VAR:-default}` in unquoted and double-quoted values, resolved
+    from the real environment first (it wins, §8.3), then from the variables defined before
+    (earlier in this file or in an earlier file). Single-quoted values are literal.
+    """
+    from dotenv.parser import parse_stream
+    from dotenv.variables import parse_variables
 
-def _double_quoted(text: str) -> tuple[str, str]:
-    """The value of a `"..."` string starting at text[0], and what follows it."""
-    out: list[str] = []
-    i = 1
-    while i < len(text):
-        char = text[i]
-        if char == '"':
-            return "".join(out), text[i + 1 :]
-        if char == "\\" and i + 1 < len(text):
-            following = text[i + 1]
-            out.append(_ESCAPES.get(following, "\\" + following))
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    raise _Malformed("unterminated double quote")
-
-
-def _env_value(raw: str) -> str:
-    if raw.startswith("'"):
-        end = raw.find("'", 1)
-        if end < 0:
-            raise _Malformed("unterminated single quote")
-        value, rest = raw[1:end], raw[end + 1 :]
-    elif raw.startswith('"'):
-        value, rest = _double_quoted(raw)
-    else:
-        return raw.strip()
-    rest = rest.strip()
-    if rest and not rest.startswith("#"):
-        raise _Malformed("text after the closing quote")
-    return value
-
-
-def parse_env_text(text: str, origin: str) -> dict[str, str]:
-    """The variables of one `.env` file (§8.3); `origin` names it in errors."""
+    environ = os.environ if environ is None else environ
     variables: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            raise ConfigError(f"{origin}:{line}: malformed line in env file (expected NAME=value; "
+                              "is a quote left open?)")
+        if binding.key is None:
             continue
-        match = _ENV_LINE.fullmatch(stripped)
-        try:
-            if match is None:
-                raise _Malformed("expected NAME=value")
-            variables[match.group(1)] = _env_value(match.group(2))
-        except _Malformed as exc:
-            raise ConfigError(f"{origin}:{number}: malformed line in env file ({exc})") from None
+        if binding.value is None or not _NAME.fullmatch(binding.key):
+            raise ConfigError(f"{origin}:{line}: malformed line in env file (expected NAME=value, "
+                              "NAME of letters, digits and _, not starting with a digit)")
+        value = binding.value
+        if not _single_quoted(binding.original.string):
+            known = {**(earlier or {}), **variables, **environ}
+            value = "".join(atom.resolve(known) for atom in parse_variables(value))
+        variables[binding.key] = value
     return variables
+
+
+def _single_quoted(original: str) -> bool:
+    return original.partition("=")[2].lstrip().startswith("'")
 
 
 def load_env_files(
@@ -147,7 +130,7 @@ def load_env_files(
             raise ConfigError(f"cannot read env file {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"env file {path} is not UTF-8 text") from None
-        merged.update(parse_env_text(text, str(path)))
+        merged.update(parse_env_text(text, str(path), environ, merged))
     merged.update(environ)
     return merged
 

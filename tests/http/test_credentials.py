@@ -197,3 +197,57 @@ def test_missing_credentials_stop_the_run_naming_source_and_field() -> None:
     assert "source Pricing" in message
     assert "password (variable REQON_PRICING_PASSWORD)" in message
     assert "user-r3ader" not in message
+
+
+def test_what_users_write_in_env_files() -> None:
+    """Issue 12: comments after values, `#` inside quotes, `export`, multi-line quoted
+    values and `${VAR}` expansion (the real environment first, then earlier variables)."""
+    text = "\n".join([
+        "TOKEN=abc   # production token",
+        'HASHED="pa#ss"  # the # inside quotes is kept',
+        "LITERAL='x#y ${HOME}'",
+        "export EXPORTED=yes",
+        'CERT="-----BEGIN-----',
+        "line two",
+        '-----END-----"',
+        "BASE=https://api.example",
+        "URL=${BASE}/v1",
+        'QUOTED_URL="${BASE}/v2"',
+        "FROM_ENV=${REAL}",
+        "DEFAULTED=${MISSING:-fallback}",
+        "AFTER=ok",
+    ])  # fmt: skip
+    assert parse_env_text(text, ".env", {"REAL": "process", "BASE": "ignored-by-nothing"} | {}) == {
+        "TOKEN": "abc",
+        "HASHED": "pa#ss",
+        "LITERAL": "x#y ${HOME}",
+        "EXPORTED": "yes",
+        "CERT": "-----BEGIN-----\nline two\n-----END-----",
+        "BASE": "https://api.example",
+        "URL": "ignored-by-nothing/v1",  # the real environment wins, in expansions too (§8.3)
+        "QUOTED_URL": "ignored-by-nothing/v2",
+        "FROM_ENV": "process",
+        "DEFAULTED": "fallback",
+        "AFTER": "ok",
+    }
+
+
+def test_expansion_sees_earlier_files(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("HOST=db.local\n")
+    (tmp_path / ".env.local").write_text("DSN=postgres://${HOST}/x\n")
+    assert load_env_files(None, tmp_path, environ={})["DSN"] == "postgres://db.local/x"
+
+
+def test_an_unreadable_env_file_is_a_configuration_error(tmp_path: Path) -> None:
+    import os
+    if os.geteuid() == 0:
+        directory = tmp_path / "dir.env"  # root reads any file; a directory cannot be read as one
+        directory.mkdir()
+        path = directory
+    else:
+        path = tmp_path / "locked.env"
+        path.write_text("A=1\n")
+        path.chmod(0)
+    with pytest.raises(ConfigError) as caught:
+        load_env_files([path], tmp_path, environ={})
+    assert str(caught.value).startswith(f"cannot read env file {path}: ")
