@@ -235,7 +235,7 @@ class FetchPlanner:
                 extra.append((paginate.param, cursor))
             response = await client.send(_with_extra(request, extra))
             self.on_response(response)
-            page_items = _page_items(response.body, plan.items)
+            page_items = _pointing(response, lambda: _page_items(response.body, plan.items))
             items.extend(page_items)
             n += 1
             if plan.until is not None and V.truthy(
@@ -247,15 +247,17 @@ class FetchPlanner:
             if paginate.kind == "cursor":
                 marker = V.to_string(cursor)
                 if marker in seen_cursors:
-                    raise RunError.runtime(f"pagination: page {n} returned cursor {marker!r} again; "
-                                           "stopping instead of looping forever")
+                    raise _about(response, RunError.runtime(f"pagination: page {n} returned cursor {marker!r} "
+                                                            "again; stopping instead of looping forever"))
                 seen_cursors.add(marker)
             elif page_items == previous:
-                raise RunError.runtime(f"pagination: page {n} repeated page {n - 1} (does the API ignore "
-                                       f"?{paginate.param}=?); stopping instead of looping forever")
+                raise _about(response, RunError.runtime(
+                    f"pagination: page {n} repeated page {n - 1} (does the API ignore ?{paginate.param}=?); "
+                    "stopping instead of looping forever"))
             previous = page_items
             if n >= plan.max_pages:
-                raise RunError.runtime(f"pagination did not finish within maxPages = {plan.max_pages} pages")
+                raise _about(response, RunError.runtime(
+                    f"pagination did not finish within maxPages = {plan.max_pages} pages"))
         return items, n, response
 
     def commit(self, staged: dict[str, dict[str, Any]]) -> None:
@@ -326,6 +328,20 @@ def _object_or_none(what: str, value: Value) -> dict[str, Value] | None:
     if value is None or isinstance(value, dict):
         return value
     raise RunError.runtime(f"fetch: {what} must be an object, got {V.type_of(value)}")
+
+
+def _about(response: HttpResponse, error: RunError) -> RunError:
+    """The error, its message led by the request it is about (method and redacted URL), as
+    every HTTP failure's is: with many fetches in a mission, the user can find the one."""
+    return RunError(kind=error.kind, message=f"{response.method} {response.url}: {error.message}",
+                    status=error.status, span=error.span)
+
+
+def _pointing(response: HttpResponse, read: Callable[[], list[Value]]) -> list[Value]:
+    try:
+        return read()
+    except RunError as exc:
+        raise _about(response, exc) from None
 
 
 def _with_extra(request: HttpRequest, extra: list[tuple[str, Value]]) -> HttpRequest:

@@ -5,6 +5,7 @@ the middle, a cursor that comes back, an API that ignores the page parameter.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,9 @@ def test_a_cursor_that_comes_back_stops_with_a_clear_error(scripted: Callable[[P
     server = scripted(lambda q: {"items": [{"n": 1}], "next": "same"})
     result = run_mission_text(mission('paginate: cursor(after, 1, "next")'), tmp_path, url=server.url)
     assert result.code == 1
-    assert "pagination: page 2 returned cursor 'same' again; stopping instead of looping forever" in result.stderr
+    assert re.search(rf"Fetch: \S+mission\.vague:6:5: runtime: GET {re.escape(server.url)}/list\?after=same: "
+                     r"pagination: page 2 returned cursor 'same' again; stopping instead of looping forever",
+                     result.stderr), result.stderr
     assert len(server.queries) == 2
 
 
@@ -115,7 +118,9 @@ def test_an_api_that_ignores_the_page_parameter_is_caught(scripted: Callable[[Pa
     server = scripted(lambda q: {"items": [{"n": 1}, {"n": 2}]})
     result = run_mission_text(mission("paginate: offset(offset, 2)"), tmp_path, url=server.url)
     assert result.code == 1
-    assert "pagination: page 2 repeated page 1 (does the API ignore ?offset=?)" in result.stderr
+    assert re.search(rf"Fetch: \S+mission\.vague:6:5: runtime: GET {re.escape(server.url)}/list\?offset=2: "
+                     r"pagination: page 2 repeated page 1 \(does the API ignore \?offset=\?\)", result.stderr), \
+        result.stderr
     assert [q["offset"] for q in server.queries] == ["0", "2"]
 
 
@@ -123,5 +128,15 @@ def test_the_page_cap_is_configurable(scripted: Callable[[Page], ScriptedServer]
     server = scripted(lambda q: {"items": [{"n": int(q["page"])}]})
     result = run_mission_text(mission("paginate: page(page, 1), maxPages: 4"), tmp_path, url=server.url)
     assert result.code == 1
-    assert "pagination did not finish within maxPages = 4 pages" in result.stderr
+    assert re.search(rf"Fetch: \S+mission\.vague:6:5: runtime: GET {re.escape(server.url)}/list\?page=4: "
+                     r"pagination did not finish within maxPages = 4 pages", result.stderr), result.stderr
     assert len(server.queries) == 4
+
+
+def test_items_that_are_not_a_list_name_the_request(scripted: Callable[[Page], ScriptedServer],
+                                                    tmp_path: Path) -> None:
+    server = scripted(lambda q: {"data": {"rows": "not a list"}})
+    result = run_mission_text(mission("items: \"data.rows\", paginate: page(page, 1)"), tmp_path, url=server.url)
+    assert result.code == 1
+    assert re.search(rf"Fetch: \S+mission\.vague:6:5: decode: GET {re.escape(server.url)}/list\?page=1: "
+                     r"items: data\.rows is a string, expected a list", result.stderr), result.stderr
