@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", metavar="PATH", help="write every store as one JSON object ('-' = stdout)")
     run.add_argument("--data-dir", metavar="DIR", default=".reqon-data", help="where persistent stores live")
     run.add_argument("--resume", action="store_true", help="continue the last failed or interrupted run")
+    run.add_argument("--no-proxy", dest="proxy", action="store_false",
+                     help="ignore HTTP_PROXY/HTTPS_PROXY/ALL_PROXY (and NO_PROXY): connect directly")
     run.add_argument("--max-concurrency", type=_positive_int, metavar="N", help="branch limit of every parallel stage")
     run.add_argument("--mode", choices=("wait-all", "fail-fast", "best-effort", "race"),
                      help="failure mode of every parallel stage")

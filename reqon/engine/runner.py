@@ -55,6 +55,7 @@ class RunOptions:
     progress: bool | None = None
     overrides: Overrides = field(default_factory=Overrides)
     resume: bool = False
+    proxy: bool = True  # honour HTTP(S)_PROXY / NO_PROXY (--no-proxy turns it off)
 
 
 @dataclass
@@ -97,7 +98,8 @@ def run_command(args: Any) -> int:
         return _config_error(str(exc))
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
-                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume)
+                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
+                         proxy=getattr(args, "proxy", True))
     if args.dry_run:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
@@ -186,7 +188,7 @@ async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets
     env = dict(os.environ)
     names = {s.name for s in sources}
     auth_file = load_auth_file(Path(options.auth_file), env, names) if options.auth_file else None
-    return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets)
+    return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets, proxy=options.proxy)
 
 
 def _refuse_unsupported(mission: ast.Mission) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Final, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import httpx
@@ -495,6 +496,34 @@ def _session_factory(per_origin: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector)
 
 
+def _proxy_mounts(per_origin: int, secrets: Secrets) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY (either case), read as httpx reads
+    them. httpx applies the environment only to its own default transport, not to the
+    aiohttp transport reqon uses, so the mounts are built here: one aiohttp transport per
+    proxy, and NO_PROXY patterns mapped to the direct transport. A password in a proxy URL
+    is registered as a secret, so that no message shows it."""
+    from httpx._utils import get_environment_proxies  # the parsing httpx itself uses for trust_env
+
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for pattern, url in get_environment_proxies().items():
+        if url is None:
+            mounts[pattern] = None
+            continue
+        mounts[pattern] = AiohttpTransport(client=lambda: _session_factory(per_origin), proxy=_proxy(url, secrets))
+    return mounts
+
+
+def _proxy(url: str, secrets: Secrets) -> httpx.Proxy:
+    """The proxy; its password, if the URL has one, becomes a secret (redacted everywhere).
+    (httpx-aiohttp sends the credentials with aiohttp's `proxy_auth`, which aiohttp 3.12
+    deprecates; a Proxy-Authorization header would only reach CONNECT tunnels.)"""
+    parts = urlsplit(url)
+    if parts.password:
+        secrets.add(parts.password)
+        secrets.add(unquote(parts.password))
+    return httpx.Proxy(url)
+
+
 def _no_cookies() -> httpx.Cookies:
     """An API pipeline is not a browser: cookies set by one response are not replayed on
     later requests (this also keeps branches from influencing each other)."""
@@ -521,10 +550,13 @@ class HttpRuntime:
         sources: Sequence[SourceSettings],
         credentials: Credentials | None = None,
         secrets: Secrets | None = None,
+        *,
+        proxy: bool = False,
     ) -> HttpRuntime:
         """Build the clients; raises `ConfigError` for a bad base URL or a missing
         credential, naming the source and field. Without `credentials`, settings come
-        from the mission and the `REQON_<SOURCE>_<FIELD>` variables of the process."""
+        from the mission and the `REQON_<SOURCE>_<FIELD>` variables of the process.
+        With `proxy`, requests go through the proxies of the environment (`_proxy_mounts`)."""
         credentials = credentials if credentials is not None else Credentials()
         secrets = secrets if secrets is not None else Secrets()
         for settings in sources:
@@ -537,6 +569,7 @@ class HttpRuntime:
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             cookies=_no_cookies(),
+            mounts=_proxy_mounts(per_origin, secrets) if proxy else None,
         )
         clients: dict[str, SourceClient] = {}
         for settings in sources:
