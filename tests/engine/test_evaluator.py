@@ -758,6 +758,28 @@ def test_last_sync_checkpoint_is_not_written_when_the_invocation_fails(tmp_path:
     assert not (result.data_dir / "sync").exists() or checkpoints(result) == {}
 
 
+def test_a_jumped_action_commits_its_checkpoint_only_when_the_jumping_invocation_completes(
+        tmp_path: Path, server: ThreadedServer) -> None:
+    """Issue 12: the checkpoint of an action reached by `jump` belongs to the outermost
+    invocation; when that fails after the jump, the next run fetches the window again."""
+    body = """
+  action Sync { get "/items/1" { since: lastSync("jumped") } }
+  action Main {
+    jump Sync
+    get "/fail" { params: { status: 500 }, retry: { maxAttempts: 1 } }
+  }
+  run Main
+"""
+    result = run(body, tmp_path, server)
+    assert result.code == 1
+    assert checkpoints(result) == {}
+
+    body = body.replace('get "/fail" { params: { status: 500 }, retry: { maxAttempts: 1 } }', 'get "/items/2"')
+    result = run(body, tmp_path, server)
+    assert result.code == 0, result.stderr
+    assert set(checkpoints(result)) == {"jumped"}
+
+
 def test_last_sync_checkpoint_is_not_written_after_abort(tmp_path: Path, server: ThreadedServer) -> None:
     body = """
   action A {
