@@ -62,11 +62,14 @@ class Server:
         self.process.wait(timeout=10)
 
 
+RESULTS_KIND = "memory"  # --results-store: `file` or `sql` makes every iteration journal a write
+
+
 def _mission(name: str, body: str, url: str) -> str:
     return f"""mission {name} {{
   source Api {{ auth: none, base: "{url}", timeout: 30s }}
   store items: memory("items")
-  store results: memory("results")
+  store results: {RESULTS_KIND}("results")
 {body}
 }}
 """
@@ -181,7 +184,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", nargs="*", default=["fanout", "fanout_par", "wide", "throughput"])
     parser.add_argument("--items", type=int, default=2008)
+    parser.add_argument("--results-store", choices=["memory", "file", "sql"], default="memory",
+                        help="kind of the store the throughput loop writes to (default memory)")
     args = parser.parse_args()
+    global RESULTS_KIND
+    RESULTS_KIND = args.results_store
     slow, fast = Server(LATENCY_MS), Server(0)
     try:
         with tempfile.TemporaryDirectory() as tmp:
