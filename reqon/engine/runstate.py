@@ -50,9 +50,8 @@ from reqon.engine.journal import FileBackend, RunStateBackend
 from reqon.errors import RunError
 
 if TYPE_CHECKING:
-    from reqon.engine.evaluator import Invocation
+    from reqon.engine.model import Invocation, PipelineResult, StageReport
     from reqon.engine.expressions import Scope
-    from reqon.engine.pipeline import PipelineResult, StageReport
     from reqon.stores.base import Store
 
 FORMAT = 1

@@ -162,7 +162,7 @@ def remove_stale_temporaries(data_dir: Path) -> list[Path]:
     The writer's pid is in the name; a file of a process still alive is left alone, since
     a run of another mission may be writing it right now. Returns what was removed.
     """
-    removed = []
+    removed: list[Path] = []
     if not data_dir.is_dir():
         return removed
     for path in sorted(data_dir.rglob(".*.tmp")):

@@ -4,7 +4,6 @@ line per connection: the proxied source asks for `Connection: close`, so that ev
 gets a line)."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
