@@ -37,12 +37,13 @@ class Result:
     process_s: float
     peak_mb: float
     extra: str = ""
+    cpu_s: float = 0.0  # user + system CPU of the reqon process: steadier than wall time on a busy machine
 
     def row(self) -> str:
         ratio = f"{self.stage_s / self.ideal_s:.3f}x" if self.ideal_s else "—"
         ideal = f"{self.ideal_s:.2f}" if self.ideal_s else "—"
         return (f"| {self.name} | {self.stage_s:.2f} | {ideal} | {ratio} | {self.process_s:.2f} | "
-                f"{self.peak_mb:.0f} | {self.extra} |")
+                f"{self.cpu_s:.2f} | {self.peak_mb:.0f} | {self.extra} |")
 
 
 class Server:
@@ -119,8 +120,9 @@ def throughput_body(items: int) -> str:
 """
 
 
-def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, float]:
-    """Run a mission; return stage durations (s) from the JSON log, wall time and peak RSS (MB)."""
+def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, float, float]:
+    """Run a mission; return stage durations (s) from the JSON log, wall time, peak RSS (MB)
+    and CPU time (s)."""
     path = workdir / "bench.vague"
     path.write_text(mission)
     reqon = Path(sys.executable).with_name("reqon")
@@ -140,30 +142,30 @@ def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, flo
         event = json.loads(line)
         if event.get("event") == "stage.end":
             stages[event["stage"]] = event["durationMs"] / 1000
-    return stages, wall, usage.ru_maxrss / 1024
+    return stages, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def scenario(name: str, items: int, slow: Server, fast: Server, workdir: Path) -> Result:
     latency = LATENCY_MS / 1000
     if name == "fanout":
-        stages, wall, peak = run_reqon(_mission("Fanout", fanout_body(items, False), slow.url), workdir)
+        stages, wall, peak, cpu = run_reqon(_mission("Fanout", fanout_body(items, False), slow.url), workdir)
         pages = -(-items // 1000)
         total = stages[1] + stages[2]
-        return Result(name, total, (pages + items) * latency, wall, peak, f"{pages + items} requests")
+        return Result(name, total, (pages + items) * latency, wall, peak, f"{pages + items} requests", cpu)
     if name == "fanout_par":
-        stages, wall, peak = run_reqon(_mission("FanoutPar", fanout_body(items, True), slow.url), workdir)
+        stages, wall, peak, cpu = run_reqon(_mission("FanoutPar", fanout_body(items, True), slow.url), workdir)
         pages = -(-items // 1000)
         total = stages[1] + stages[2]
         ideal = pages * latency + -(-items // 10) * latency
-        return Result(name, total, ideal, wall, peak, f"{pages + items} requests, concurrency 10")
+        return Result(name, total, ideal, wall, peak, f"{pages + items} requests, concurrency 10", cpu)
     if name == "wide":
-        stages, wall, peak = run_reqon(_mission("Wide", wide_body(10, 20), slow.url), workdir)
-        return Result(name, stages[1], 20 * latency, wall, peak, "10 branches x 20 pages")
+        stages, wall, peak, cpu = run_reqon(_mission("Wide", wide_body(10, 20), slow.url), workdir)
+        return Result(name, stages[1], 20 * latency, wall, peak, "10 branches x 20 pages", cpu)
     if name == "throughput":
         n = max(items, 5000)
-        stages, wall, peak = run_reqon(_mission("Throughput", throughput_body(n), fast.url), workdir)
+        stages, wall, peak, cpu = run_reqon(_mission("Throughput", throughput_body(n), fast.url), workdir)
         rate = n / stages[2]
-        return Result(name, stages[2], 0.0, wall, peak, f"{n} iterations, {rate:,.0f} iterations/s")
+        return Result(name, stages[2], 0.0, wall, peak, f"{n} iterations, {rate:,.0f} iterations/s", cpu)
     raise ValueError(name)
 
 
@@ -193,8 +195,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            print("| scenario | work s | ideal s | ratio | process s | peak RSS MB | notes |")
-            print("|---|---:|---:|---:|---:|---:|---|")
+            print("| scenario | work s | ideal s | ratio | process s | CPU s | peak RSS MB | notes |")
+            print("|---|---:|---:|---:|---:|---:|---:|---|")
             for name in args.scenario:
                 print(scenario(name, args.items, slow, fast, workdir).row(), flush=True)
             print(f"\n`reqon run` start-up (trivial mission, best of 5): {startup(workdir):.3f} s")

@@ -24,7 +24,8 @@ the snapshot in a row and the journal in a table, with `position` a sequence num
     start_journal(journal_id) -> None     begin an empty journal; older entries become void
     append(entry) -> None                 add one entry; survives a process crash on return
     position() -> int                     where the next entry goes (saved in the snapshot)
-    sync() -> None                        make every appended entry survive a power loss
+    sync() -> None                        make every appended entry survive a power loss (may run
+                                          in a worker thread, concurrently with `append`)
     entries(journal_id, position) -> list the entries appended after `position` of that
                                           journal (a torn last entry is dropped)
     close() -> None                       sync and let go
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -77,6 +79,7 @@ class FileBackend:
         self.journal_path = journal
         self._fd: int | None = None
         self._position = 0
+        self._fd_lock = threading.Lock()  # `sync` may run in a worker thread while `close` runs
 
     def read_snapshot(self) -> JsonObject | None:
         try:
@@ -116,8 +119,9 @@ class FileBackend:
         return self._position
 
     def sync(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        with self._fd_lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
 
     def entries(self, journal_id: str, position: int) -> list[JsonObject]:
         try:
@@ -141,9 +145,10 @@ class FileBackend:
         return found
 
     def close(self) -> None:
-        if self._fd is not None:
-            try:
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = None
+        with self._fd_lock:
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)
+                    self._fd = None

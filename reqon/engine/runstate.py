@@ -30,6 +30,7 @@ the price of a schema and of sharing `reqon.db` with the mission's own `sql` sto
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -240,6 +241,7 @@ class RunState(ProgressLog):
         self._loops: dict[str, _LoopRecord] = dict(self._earlier_loops)
         self._committed_position = 0
         self._last_sync = time.monotonic()
+        self._syncing: asyncio.Future[None] | None = None
         self._done_earlier = {i + 1 for i, s in enumerate(self._stages) if s["status"] in DONE_STAGE_STATUSES}
         self.status = RUNNING
         self._ended: float | None = None
@@ -349,7 +351,7 @@ class RunState(ProgressLog):
         prefix = f"{stage}.{branch}/"
         for key in [k for k in self._loops if k.startswith(prefix)]:
             del self._loops[key]
-        self._write()
+        self._write_after_flush()
 
     async def stage_settled(self, report: StageReport, errors: list[dict[str, Any]]) -> None:
         await self._flush_stores()
@@ -360,7 +362,7 @@ class RunState(ProgressLog):
             prefix = f"{report.index}."
             for key in [k for k in self._loops if k.startswith(prefix)]:
                 del self._loops[key]
-        self._write()
+        self._write_after_flush()
 
     async def _flush_stores(self) -> None:
         """Flush every store; journal entries appended before the flush are then redundant."""
@@ -368,6 +370,21 @@ class RunState(ProgressLog):
         for name in sorted(self.stores):
             await self.stores[name].flush()
         self._committed_position = position
+
+    def _write_after_flush(self) -> None:
+        """Write the snapshot; when no iteration was journaled during the flush, the whole
+        journal is redundant and a new, empty one replaces it, so that it never grows
+        beyond the iterations between two settled branches."""
+        if self._committed_position != self.backend.position():
+            self._write()
+            return
+        self.journal_id = uuid.uuid4().hex[:12]
+        self._committed_position = 0
+        self._write()  # names the new journal; the old one is void from here on
+        try:
+            self.backend.start_journal(self.journal_id)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot start the run journal: {exc.strerror or exc}") from None
 
     # ------------------------------------------------------------ loops
 
@@ -398,23 +415,31 @@ class RunState(ProgressLog):
         """Journal the iteration with its writes (one append), then record it as done.
 
         The append is what makes the iteration count as done after a crash; the fsync that
-        protects it from a power loss is batched, about once a second.
+        protects it from a power loss is batched, about once a second, in a worker thread so
+        that a slow disk never stalls the event loop.
         """
         record = self._loops.get(key)
         entry = {"k": key, "i": index, "h": digest, "n": record.length if record else 0, "w": writes}
         try:
             self.backend.append(entry)
-            now = time.monotonic()
-            if now - self._last_sync >= SYNC_INTERVAL_S:
-                self._last_sync = now
-                self.backend.sync()
         except (OSError, TypeError, ValueError) as exc:
             raise RunError(kind="store", message=f"cannot append to the run journal: {exc}") from None
+        now = time.monotonic()
+        if now - self._last_sync >= SYNC_INTERVAL_S and (self._syncing is None or self._syncing.done()):
+            self._last_sync = now
+            self._syncing = asyncio.get_running_loop().run_in_executor(None, self._sync)
         if record is not None:
             record.done[str(index)] = digest
         nested = f"{key}[{index}]/"  # the loops nested in it are done too
         for other in [k for k in self._loops if k.startswith(nested)]:
             del self._loops[other]
+
+    def _sync(self) -> None:
+        """A failed background fsync is not fatal: `finish` syncs again and reports."""
+        try:
+            self.backend.sync()
+        except OSError:
+            pass
 
     # ------------------------------------------------------------ writing
 
