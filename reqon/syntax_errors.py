@@ -268,7 +268,10 @@ class SyntaxErrorTranslator:
             rest -= self._keywords | {"NAME", "STRING"}
             labels.append("a name")
         for group, label in groups:
-            if len(rest & group) >= max(3, len(group) * 2 // 3):
+            # Lark leaves keywords out of `expected` where the contextual lexer would not
+            # offer them, so an expression position is judged by its punctuation and literals.
+            core = (group - self._keywords) or group
+            if len(rest & core) >= max(3, len(core) * 2 // 3):
                 rest -= group
                 labels.append(label)
         labels.extend(sorted(self._human(n) for n in rest))
