@@ -16,7 +16,7 @@ from lark import Token, Transformer, v_args
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, ReqonSyntaxError, error
-from reqon.grammar import grammar_text
+from reqon.grammar import METHOD_ALIASES, grammar_text
 from reqon.lalr_driver import FastParser
 from reqon.patterns import to_pattern
 from reqon.syntax_errors import SyntaxErrorTranslator, nesting_problem
@@ -404,7 +404,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def method_call(self, meta: Any, children: list[Any]) -> ast.FuncCall:
         """`x.f(args)` is `f(x, args)`; `.map(…)` is `mapEach` (§5.8)."""
         obj, word, *args = children
-        func = ast.Ident(name="mapEach" if str(word) == "map" else str(word), span=self._tspan(word))
+        func = ast.Ident(name=METHOD_ALIASES.get(str(word), str(word)), span=self._tspan(word))
         return ast.FuncCall(func=func, args=(obj, *(a for a in args if a is not None)), span=self._span(meta))
 
     def index(self, meta: Any, children: list[Any]) -> ast.Index:
