@@ -37,15 +37,18 @@ WRAPPINGS = (
 MEANT_TO_FAIL: dict[str, str] = {}
 
 
-def _blocks() -> list[tuple[int, str]]:
-    if not SPEC.is_file():
+def _blocks(path: Path) -> list[tuple[int, str]]:
+    if not path.is_file():
         return []
-    text = SPEC.read_text("utf-8")
+    text = path.read_text("utf-8")
     return [(text.count("\n", 0, m.start()) + 2, m.group(1))
             for m in re.finditer(r"^```vague\n(.*?)^```", text, re.S | re.M)]
 
 
-BLOCKS = _blocks()
+BLOCKS = _blocks(SPEC)
+DOC_BLOCKS = [(f"{path.relative_to(ROOT)}:{line}", block)
+              for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+              for line, block in _blocks(path) if "…" not in block]  # "…" marks an elided excerpt
 if not BLOCKS:
     print(f"test_spec_blocks: skipped, {SPEC} is not there (CI puts ../shared next to the clone)")
 
@@ -94,3 +97,9 @@ def test_every_vague_block_of_the_reference_parses(line: int, block: str) -> Non
     else:
         patterns = [f"{d.message} at {d.span.line}:{d.span.column}" for d in diagnostics if d.code == "E315"]
         assert patterns == [], f"LANGUAGE.md:{line} ({wrapping}): pattern errors"
+
+
+@pytest.mark.parametrize(("where", "block"), DOC_BLOCKS, ids=[where for where, _ in DOC_BLOCKS])
+def test_every_vague_block_of_the_project_docs_parses(where: str, block: str) -> None:
+    """The same for README.md and docs/: what users copy from here must parse as well."""
+    assert _parse(block) is not None, f"{where}: no wrapping parses"
