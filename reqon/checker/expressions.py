@@ -15,7 +15,7 @@ from reqon import ast
 from reqon.checker.context import ActionSummary, Context, suggest
 from reqon.checker.patterns import bind_pattern, check_arms
 from reqon.checker.scopes import ACTION_NAMES, PREDEFINED, Scope
-from reqon.engine.builtins import BUILTINS, check_jmes, check_regex
+from reqon.builtins import BUILTINS, check_jmes, check_regex
 from reqon.values import IS_TYPE_NAMES
 
 class ExprChecker:
