@@ -129,6 +129,7 @@ class SyntaxErrorTranslator:
 
     def __init__(self, parser: lark.Lark) -> None:
         self._parser = parser
+        self._repairs: list[tuple[int, int]] = []  # (start, end) of text to blank, found by _known_mistake
         self._patterns: dict[str, Any] = {t.name: t.pattern for t in parser.terminals}
         self._by_text = {p.value: n for n, p in self._patterns.items() if isinstance(p, PatternStr)}
         self._keywords = {n for n, p in self._patterns.items()
@@ -170,7 +171,7 @@ class SyntaxErrorTranslator:
         return None, explained + [d for d in found if d.span.line not in lines]
 
     def _parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
-        self._repairs: list[tuple[int, int]] = []
+        self._repairs = []
         found: list[Diagnostic] = []
         state = {"recoveries": 0, "last_line": 0}
 
@@ -277,6 +278,8 @@ class SyntaxErrorTranslator:
             self._repairs.append((start, len(before)))
             return error("E101", position(text, start, file, len("where")), "'where' without a guard",
                          "write the condition after 'where', or remove 'where'")
+        if str(tok) != ":":  # a key of an object literal: arms and constraints have none
+            return None
         opener = scan_brackets(text, at).open
         if not opener or opener[-1].char != "{":
             return None
