@@ -278,8 +278,6 @@ class SyntaxErrorTranslator:
             self._repairs.append((start, len(before)))
             return error("E101", position(text, start, file, len("where")), "'where' without a guard",
                          "write the condition after 'where', or remove 'where'")
-        if str(tok) != ":":  # a key of an object literal: arms and constraints have none
-            return None
         opener = scan_brackets(text, at).open
         if not opener or opener[-1].char != "{":
             return None
@@ -288,6 +286,10 @@ class SyntaxErrorTranslator:
         word = next((w for w in ("match", "validate") if head.endswith(w)), None)
         close = _matching_brace(text, brace)
         if word is None or close is None or "\n" in text[brace:close]:
+            return None
+        # An object literal shows itself by a key: its ':' after `match` (arms have none), its
+        # first word after `validate` (constraints start with `assume`).
+        if str(tok) != ":" and not (word == "validate" and not text[brace + 1:at].strip()):
             return None
         self._repairs.append((brace, close + 1))
         what = "the arms" if word == "match" else "the constraints"
