@@ -8,6 +8,7 @@ what the REPL uses to decide whether an input is complete.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,7 @@ class SyntaxErrorTranslator:
             for start, end in self._repairs:
                 text = text[:start] + _blank(text[start:end]) + text[end:]
         else:
-            tree, found = None, []
+            tree, found = self._parse(text, file)  # repairs beyond the limit stay unexplained
         if not explained:
             return tree, found
         lines = {d.span.line for d in explained}
@@ -273,7 +274,7 @@ class SyntaxErrorTranslator:
         before = text[:at].rstrip()
         if str(tok) == ">" and before.endswith(("-", "=")):  # `->` lexed as a minus: no operand came
             before = before[:-1].rstrip()
-        if before.endswith("where") and str(tok) in (">", "->", "=>", ","):
+        if re.search(r"(?<![A-Za-z0-9_])where$", before) and str(tok) in (">", "->", "=>", ","):
             start = len(before) - len("where")
             self._repairs.append((start, len(before)))
             return error("E101", position(text, start, file, len("where")), "'where' without a guard",
