@@ -71,7 +71,7 @@ def check_arms(ctx: Context, arms: Sequence[ast.Arm | ast.ExprArm], has_subject:
     for i, arm in enumerate(arms[:-1]):
         if catches_all(arm, has_subject):
             what = ("a binding without guard" if isinstance(arm.pattern, ast.BindingPattern)
-                    else "'true'" if arm.condition is not None else "the '_' arm without guard")
+                    else "the 'true' arm" if arm.condition is not None else "the '_' arm without guard")
             ctx.warn("W503", arm_head(arms[i + 1]), "unreachable match arm",
                      notes=((f"{what} before it matches every value", arm_head(arm)),))
             break
