@@ -157,10 +157,15 @@ class ActionWalker:
     # ------------------------------------------------------------ fetch and call
     def _fetch(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
         assert isinstance(step, ast.Fetch)
-        if isinstance(step.path, ast.Literal) and step.path.kind == "string":
-            self._placeholders(step.path, scope)
+        path = step.path
+        if isinstance(path, ast.Literal) and path.kind == "string":
+            self._placeholders(path, scope)
+        elif isinstance(path, ast.Var) and path.name in self.ctx.sources and not self.expr.resolve(
+                path.name, path.span, scope, False):
+            self.ctx.error("E210", path.span, f"'{path.name}' is a source, not a path",
+                           f"name the source before a string path: {step.method} {path.name} \"/…\"")
         else:
-            self.expr.check(step.path, scope, False)
+            self.expr.check(path, scope, False)
         entries = self._request_options(step, scope, step.method)
         named = entries.get("source")
         if step.source is not None:
