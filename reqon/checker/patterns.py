@@ -66,8 +66,8 @@ def arm_head(arm: ast.Arm | ast.ExprArm) -> ast.Span:
 
 
 def check_arms(ctx: Context, arms: Sequence[ast.Arm | ast.ExprArm], has_subject: bool) -> bool:
-    """W503 for arms after a catch-all, E315 for `where` without a subject; True when some arm
-    catches every value (no W504)."""
+    """W503 for arms after a catch-all, E315 for `where` without a subject; True when the
+    match has its wildcard arm (no W504)."""
     for i, arm in enumerate(arms[:-1]):
         if catches_all(arm, has_subject):
             what = ("a binding without guard" if isinstance(arm.pattern, ast.BindingPattern)
@@ -80,4 +80,13 @@ def check_arms(ctx: Context, arms: Sequence[ast.Arm | ast.ExprArm], has_subject:
             if arm.guard is not None:
                 ctx.error("E315", arm.guard.span, "'where' in a match without a subject",
                           "each arm is already a condition: join them with 'and'")
-    return any(catches_all(arm, has_subject) for arm in arms)
+    return any(_has_wildcard(arm, has_subject) for arm in arms)
+
+
+def _has_wildcard(arm: ast.Arm | ast.ExprArm, has_subject: bool) -> bool:
+    """W504 is about the wildcard arm being there (guarded or not, docs/checks.md), or a
+    lone binding, which accepts as much."""
+    if isinstance(arm.pattern, ast.WildcardPattern):
+        return True
+    return catches_all(arm, has_subject) if has_subject else (
+        arm.condition is None or (isinstance(arm.condition, ast.Literal) and arm.condition.value is True))
