@@ -18,7 +18,7 @@ from reqon import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "demo", "help")
+SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "demo", "mock", "help")
 
 
 class UsageError(Exception):
@@ -79,9 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--serve", action="store_true", help="only serve the demo API until Ctrl-C")
     demo.add_argument("--latency-ms", type=float, default=20.0)
 
+    mock = sub.add_parser("mock", help="serve every operation of an OpenAPI document on 127.0.0.1")
+    mock.add_argument("spec", help="the OpenAPI document (YAML or JSON; 3.0, 3.1 or Swagger 2.0)")
+    mock.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
+    mock.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
+
     helpp = sub.add_parser("help", help="show help for a command")
     helpp.add_argument("topic", nargs="?")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0–65535, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -136,7 +151,8 @@ def _dispatch(argv: list[str]) -> int:
         return EXIT_OK
     if args.command == "help":
         return _help(parser, args.topic)
-    handler = {"check": _check, "parse": _parse, "run": _run, "repl": _repl, "runs": _runs, "demo": _demo}
+    handler = {"check": _check, "parse": _parse, "run": _run, "repl": _repl, "runs": _runs, "demo": _demo,
+               "mock": _mock}
     return handler[args.command](args)
 
 
@@ -227,6 +243,12 @@ def _demo(args: argparse.Namespace) -> int:
     from reqon.demo.command import demo_command
 
     return demo_command(args)
+
+
+def _mock(args: argparse.Namespace) -> int:
+    from reqon.openapi.mock import mock_command
+
+    return mock_command(args)
 
 
 if __name__ == "__main__":

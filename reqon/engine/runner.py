@@ -26,6 +26,7 @@ from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
+from reqon.engine.openapi_sources import OpenApiSource
 from reqon.http.model import SourceSettings
 
 if TYPE_CHECKING:
@@ -81,6 +82,11 @@ def run_command(args: Any) -> int:
         print(f"reqon: usage error: no such file or directory: {args.path}", file=sys.stderr)
         return EXIT_USAGE
     loaded = load_path(args.path)
+    if not loaded.has_errors:
+        try:
+            _load_local_documents(loaded.missions)
+        except ConfigError as exc:
+            return _config_error(exc.message if hasattr(exc, "message") else str(exc))
     diagnostics = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
     errors = [d for d in diagnostics if d.is_error]
     shown = errors if args.quiet else diagnostics
@@ -100,6 +106,16 @@ def run_command(args: Any) -> int:
     if args.dry_run:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
+
+
+def _load_local_documents(missions: list[ast.Mission]) -> None:
+    """A local OpenAPI document that cannot be used is a configuration error of the run
+    (exit 3, §3.1.6), found before the checker would call it E213 (exit 2)."""
+    from reqon.engine.openapi_sources import is_url, load_local
+    for mission in missions:
+        for source in mission.sources:
+            if source.document is not None and not is_url(source.document):
+                load_local(source)
 
 
 def _log_diagnostics(diagnostics: list[Any], mission: str | None) -> None:
@@ -151,7 +167,8 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         mission_scope = Scope(None, {"errors": []})
         expressions = Expressions(stores, files)
         secrets = Secrets()
-        sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
+        openapi = await _openapi_sources(mission, expressions, mission_scope)
+        sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
         http = await _open_http(sources, options, secrets) if sources else None
         checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
@@ -159,7 +176,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
     fetcher = FetchPlanner(expressions=expressions, http=http,
                            default_source=mission.sources[0].name.name if mission.sources else None,
-                           checkpoints=checkpoints, mission_scope=mission_scope)
+                           checkpoints=checkpoints, mission_scope=mission_scope, openapi=openapi)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
                           mission_scope=mission_scope)
     return Prepared(mission, stores, http, evaluator, secrets)
@@ -174,10 +191,24 @@ async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets
     return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets)
 
 
-def _refuse_unsupported(mission: ast.Mission) -> None:
+async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope) -> dict[str, OpenApiSource]:
+    from reqon.engine import openapi_sources
+    found: dict[str, OpenApiSource] = {}
     for source in mission.sources:
-        if source.document is not None:
-            raise ConfigError(f"source {source.name.name}: OpenAPI sources ('from') are not supported yet")
+        if source.document is None:
+            continue
+        entries = {e.key: e for e in source.options.entries}
+
+        def flag(key: str) -> bool:
+            return key in entries and x.eval(entries[key].value, scope) is True
+        timeout = x.eval(entries["timeout"].value, scope) if "timeout" in entries else None
+        document = await openapi_sources.load(source, float(timeout or openapi_sources.DOCUMENT_TIMEOUT_MS))
+        found[source.name.name] = OpenApiSource(document, flag("validateResponses"), flag("validateRequests"))
+    openapi_sources.check_calls(mission, {name: s.document for name, s in found.items()})
+    return found
+
+
+def _refuse_unsupported(mission: ast.Mission) -> None:
     for action in mission.actions:
         if _has_wait(action.steps):
             raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server "
@@ -202,7 +233,8 @@ def _open_stores(mission: ast.Mission, data_dir: Path) -> dict[str, Store]:
     return opened
 
 
-def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> SourceSettings:
+def _source_settings(source: ast.Source, x: Expressions, scope: Scope,
+                     openapi: OpenApiSource | None = None) -> SourceSettings:
     entries = {e.key: e for e in source.options.entries}
     name = source.name.name
 
@@ -211,7 +243,11 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
     auth = entries.get("auth")
     kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
     settings = x.eval(auth.settings, scope) if auth is not None and auth.settings is not None else {}
-    base = value("base")
+    if "base" not in entries and openapi is not None:
+        from reqon.engine.openapi_sources import base_of
+        base = base_of(source, openapi.document)
+    else:
+        base = value("base")
     if not isinstance(base, str) or not base.startswith(("http://", "https://")):
         raise ConfigError(f"source {name}: base must be an absolute http(s) URL, got {V.to_json_text(base)}")
     headers = value("headers") or {}
@@ -235,6 +271,7 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
     reporter = _reporter(mission, options, prepared)
     prepared.evaluator.hooks = reporter
     prepared.evaluator.fetcher.on_response = reporter.request
+    prepared.evaluator.fetcher.on_warning = reporter.validation_warning
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
                         redact=prepared.secrets.redact)
     try:

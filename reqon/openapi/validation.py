@@ -173,8 +173,9 @@ class RequestChecks:
     body_required: bool
 
     def problems(self, query: dict[str, Any], path: dict[str, Any], headers: dict[str, Any],
-                 body: Any) -> list[str]:
-        """Reasons the request does not match; empty if it does."""
+                 body: Any, *, from_text: bool = False) -> list[str]:
+        """Reasons the request does not match; empty if it does. `from_text`: the parameters
+        are the strings of a URL (the mock server's side), so "5" also counts as 5."""
         given = {"query": query, "path": path, "header": {k.lower(): v for k, v in headers.items()}}
         found: list[str] = []
         for (name, where), (required, schema) in self.params.items():
@@ -187,13 +188,29 @@ class RequestChecks:
                     found.append(f"required {where} parameter '{name}' is missing")
                 continue
             if schema is not None:
-                found.extend(f"{where} parameter '{name}': {p.message}" for p in schema.problems(values[key]))
+                wrong = schema.problems(values[key])
+                if wrong and from_text and not schema.problems(_from_text(values[key])):
+                    wrong = []
+                found.extend(f"{where} parameter '{name}': {p.message}" for p in wrong)
         if body is None:
             if self.body_required:
                 found.append("the request body is required")
         elif self.body is not None:
             found.extend(f"body {p.path}: {p.message}" for p in self.body.problems(body))
         return found
+
+
+def _from_text(value: Any) -> Any:
+    """A URL parameter read as JSON where it parses (`5`, `true`, `1.5`), else as is."""
+    if isinstance(value, list):
+        return [_from_text(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    try:
+        import json
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def _media_type(available: set[str], wanted: str | None) -> str | None:
