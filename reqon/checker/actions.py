@@ -240,13 +240,17 @@ class ActionWalker:
         """W522: a path placeholder neither in a literal `params` nor a variable in scope (§4.2)."""
         params = next((e.value for e in (step.options.entries if step.options else ())
                        if isinstance(e, ast.Entry) and e.key == "params"), None)
-        if params is not None and not isinstance(params, ast.ObjectLit):
-            return  # computed params: cannot tell statically
-        given = {e.key for e in params.entries if isinstance(e, ast.Entry)} if params is not None else set()
-        if params is not None and any(not isinstance(e, ast.Entry) for e in params.entries):
-            return  # a spread may supply anything
+        # Computed params or a spread may supply any name: nothing to say then.
+        known = params is None or (isinstance(params, ast.ObjectLit)
+                                   and all(isinstance(e, ast.Entry) for e in params.entries))
+        given = {e.key for e in params.entries if isinstance(e, ast.Entry)} if isinstance(params, ast.ObjectLit) else set()
         for name in names:
-            if name not in given and scope.lookup(name) is None:
+            if name in given:
+                continue
+            binding = scope.lookup(name)
+            if binding is not None:
+                binding.read = True  # the call may read it (§4.2)
+            elif known:
                 self.ctx.warn("W522", step.operation.span,
                               f"path parameter '{name}' of {step.operation.name} is neither in 'params' nor a "
                               "variable in scope", f"give it: params: {{ {name}: … }}")

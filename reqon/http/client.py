@@ -518,7 +518,8 @@ async def fetch_document(url: str, timeout_ms: float, max_bytes: int) -> bytes:
     client = _new_client(MIN_POOL_PER_ORIGIN)
     try:
         async with asyncio.timeout(timeout_ms / 1000):
-            headers = {**DEFAULT_HEADERS, "Accept": "application/json, application/yaml;q=0.9, */*;q=0.8"}
+            headers = {**{k: str(v) for k, v in DEFAULT_HEADERS.items()},
+                       "Accept": "application/json, application/yaml;q=0.9, */*;q=0.8"}
             response = await client.send(client.build_request("GET", url, headers=headers),
                                          stream=True)
             try:

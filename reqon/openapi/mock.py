@@ -78,7 +78,7 @@ def _response(document: Document, operation: Operation, seed: int, path: str) ->
     spec = SchemaPath.from_dict(document.root, base_uri=document.uri,
                                 handlers={s: _lookup(document.contents) for s in ("file", "http", "https")})
     responses = spec / "paths" / operation.path / operation.method.lower() / "responses"
-    codes = sorted(k for k in responses.keys() if str(k).startswith("2")) or ["default"]
+    codes = sorted(str(k) for k in responses.keys() if str(k).startswith("2")) or ["default"]
     code = codes[0]
     status = int(code) if code.isdigit() else 200
     if code not in set(responses.keys()):
@@ -94,7 +94,7 @@ def _response(document: Document, operation: Operation, seed: int, path: str) ->
     if "content" not in set(response.keys()):
         return status, None
     content = response / "content"
-    media = next((m for m in content.keys() if "json" in m), None)
+    media = next((str(m) for m in content.keys() if "json" in str(m)), None)
     if media is None:
         return status, None
     return status, example_or_generated(content / media, rng)
