@@ -4,7 +4,7 @@ else a value generated from the schema, the same one every time for a given seed
 No library generates OpenAPI example data deterministically and fast enough to answer
 GitHub-sized schemas per request (hypothesis-jsonschema searches, and is a test tool), so
 this walks the schema itself: through jsonschema-path, which follows `$ref`s, with a
-depth limit that also ends cycles.
+depth limit that also ends cycles. Strings with a `pattern` come from rstr, seeded.
 """
 from __future__ import annotations
 
@@ -113,6 +113,9 @@ def _string(schema: Any, keys: set[str], rng: random.Random, name: str) -> str:
         return f"{name}{n}@example.com"
     if fmt == "uuid":
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if "pattern" in keys:
+        import rstr
+        return str(rstr.Rstr(rng).xeger((schema / "pattern").read_value()))
     text = f"{name}-{n}"
     low = _bound(schema, keys, "minLength", 0)
     high = _bound(schema, keys, "maxLength", 10_000)

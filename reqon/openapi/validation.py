@@ -189,8 +189,8 @@ class RequestChecks:
                 continue
             if schema is not None:
                 wrong = schema.problems(values[key])
-                if wrong and from_text and not schema.problems(_from_text(values[key])):
-                    wrong = []
+                if wrong and from_text:
+                    wrong = _from_text_problems(schema, values[key], wrong)
                 found.extend(f"{where} parameter '{name}': {p.message}" for p in wrong)
         if body is None:
             if self.body_required:
@@ -198,6 +198,15 @@ class RequestChecks:
         elif self.body is not None:
             found.extend(f"body {p.path}: {p.message}" for p in self.body.problems(body))
         return found
+
+
+def _from_text_problems(schema: SchemaCheck, text: Any, as_text: list[Problem]) -> list[Problem]:
+    """A URL parameter that fails as a string is judged as the JSON it spells (`5`, `true`)
+    when the string failed on its type, so `?per_page=500` reads "greater than the maximum"."""
+    value = _from_text(text)
+    if value is text or isinstance(value, str) or not all("is not of type" in p.message for p in as_text):
+        return as_text
+    return schema.problems(value)
 
 
 def _from_text(value: Any) -> Any:
