@@ -210,4 +210,4 @@ def test_call_with_a_quoted_operation_id_on_both_paths_and_in_json() -> None:
     assert mission["sources"][0]["document"] == "github.json"  # `reqon parse --json` carries the `from` document
     calls = mission["actions"][0]["steps"]
     assert [c["operation"]["name"] for c in calls] == ["repos/list-for-org", "meta"]
-    assert (calls[0]["operation"]["line"], calls[0]["operation"]["column"]) == (3, 29)
+    assert (calls[0]["operation"]["line"], calls[0]["operation"]["column"]) == (3, 26)
