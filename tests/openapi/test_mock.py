@@ -114,3 +114,50 @@ def test_an_unusable_document_or_a_busy_port_is_a_clear_error(tmp_path: Path) ->
         done = subprocess.run([sys.executable, "-m", "reqon.cli", "mock", str(DOCS / "pets.yaml"), "--port", port],
                               capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_the_call_mission_of_the_engine_tests_runs_against_the_mock(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/engine/test_call.py's mission, unchanged, against `reqon mock` of the same document."""
+    from tests.engine.test_call import MISSION
+    shutil.copy(DOCS / "pets.yaml", tmp_path / "pets.yaml")
+    (tmp_path / "mission.vague").write_text(MISSION)
+    monkeypatch.setenv("PET_TOKEN", "mock-token")
+    with reqon_mock(DOCS / "pets.yaml") as mock:
+        result = run_mission_path(tmp_path / "mission.vague", tmp_path, url=mock.url.removesuffix("/v2"))
+        log = mock.log()
+    assert result.code == 0, result.stderr
+    lines = [line.split() for line in log]
+    assert lines[0][:3] == ["GET", "/v2/pets?limit=3&kind=cat&page=1", "200"]
+    assert ["POST", "/v2/pets", "201", "createPet"] in lines
+    assert lines[-1] == ["GET", "/v2/owners/ann%20lee/pets/a%2Fb?extra=1", "200", "owners/get-pet"]
+    assert result.stores["made"] and result.stores["made"][0]["kind"] in ("cat", "dog")
+
+
+@pytest.mark.parametrize(("document", "steps", "expected"), [
+    ("swagger2.yaml", 'call Api.getPet { params: { petId: 7 } }\n    call Api.createPet { body: { id: 1, name: "x" } }',
+     [["GET", "/base/pets/7", "200", "getPet"], ["POST", "/base/pets", "200", "createPet"]]),
+    ("pets31.json", "call Api.getPet { params: { petId: 7 } }", [["GET", "/api/pets/7", "200", "getPet"]]),
+    ("split/main.yaml", 'call Api.getTree { params: { treeId: "oak" } }', [["GET", "/trees/oak", "200", "getTree"]]),
+])
+def test_swagger_20_openapi_31_json_and_a_split_document_run_against_the_mock(
+        document: str, steps: str, expected: list[list[str]], tmp_path: Path) -> None:
+    mission = tmp_path / "mission.vague"
+    mission.write_text(f"""
+mission M {{
+  source Api from "{DOCS / document}" {{ auth: none, base: env("DEMO_URL"),
+                                         validateResponses: true, validateRequests: true }}
+  store out: memory("out")
+  action A {{
+    {steps}
+    store response -> out {{ key: "last" }}
+  }}
+  run A
+}}""")
+    with reqon_mock(DOCS / document, "--seed", "3") as mock:
+        result = run_mission_path(mission, tmp_path, url=mock.url)
+        log = mock.log()
+    assert result.code == 0, result.stderr
+    assert "does not match" not in result.stderr
+    assert [line.split() for line in log] == expected
+    assert isinstance(result.stores["out"][0], dict) and result.stores["out"][0]
