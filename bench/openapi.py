@@ -3,16 +3,16 @@
 * check     `reqon check` (the whole process, wall and CPU) of a mission whose source is
             GitHub's OpenAPI description (13 MB JSON): cold cache, then cached; against the
             same process on the same mission without `from` (the floor: start-up, parse, check)
-* call      CPU per request of the reqon process on the fanout workload (sequential item
-            GETs at zero latency): `get "/items/{item.id}"` against `call Api.getItem`, and
-            `call` with validateResponses: true
+* call      marginal CPU per request of the reqon process on the fanout workload
+            (sequential item GETs at zero latency): `get "/items/{item.id}"` against
+            `call Api.getItem`, and `call` with validateResponses: true
 * validate  in-process cost of validating one 10 KB response (GitHub's repos/list-for-org
             schema, its own example data repeated to 10 KB), valid and invalid
 
 Needs GitHub's document in .cache/npm (see tests/openapi/test_github.py). Best of N rounds;
 the machine is shared, so CPU times are the figures to read.
 
-    .venv/bin/python -m bench.openapi [--rounds 5] [--items 2000]
+    .venv/bin/python -m bench.openapi [--rounds 5] [--items 5000] [--only check|call|validate]
 """
 from __future__ import annotations
 
@@ -122,35 +122,41 @@ def _fanout(step: str, source: str, items: int) -> str:
 
 
 def bench_call(rounds: int, items: int, work: Path) -> None:
+    """Marginal CPU per request: (CPU at `items` - CPU at `items // 5`) / the requests between,
+    so start-up, imports and one-time preparation (validators) cancel out."""
     (work / "items.yaml").write_text(ITEMS_DOC)
     server = Server(0)
+    sizes = (items // 5, items)
     try:
         base = f'base: "{server.url}"'
         variants = {
-            "get": _fanout('get "/items/{item.id}"', f"source Api {{ auth: none, {base} }}", items),
-            "call": _fanout("call Api.getItem { params: { id: item.id } }",
-                            f'source Api from "items.yaml" {{ auth: none, {base} }}', items),
-            "call + validateResponses": _fanout(
-                "call Api.getItem { params: { id: item.id } }",
-                f'source Api from "items.yaml" {{ auth: none, {base}, validateResponses: true }}', items),
+            "get": ('get "/items/{item.id}"', f"source Api {{ auth: none, {base} }}"),
+            "call": ("call Api.getItem { params: { id: item.id } }",
+                     f'source Api from "items.yaml" {{ auth: none, {base} }}'),
+            "call + validateResponses": ("call Api.getItem { params: { id: item.id } }",
+                                         f'source Api from "items.yaml" {{ auth: none, {base}, validateResponses: true }}'),
         }
-        results: dict[str, list[float]] = {name: [] for name in variants}
+        results: dict[tuple[str, int], list[float]] = {(name, n): [] for name in variants for n in sizes}
         env = {**os.environ, "XDG_DATA_HOME": str(work / "xdg-call")}
         for _ in range(rounds):
-            for name, text in variants.items():  # interleaved, so load changes hit every variant alike
-                (work / "fanout.vague").write_text(text)
-                _, cpu = _process([str(REQON), "run", "fanout.vague", "--quiet", "--data-dir", str(work / "data")],
-                                  env, work)
-                results[name].append(cpu)
+            for n in sizes:
+                for name, (step, source) in variants.items():  # interleaved: load changes hit every variant alike
+                    (work / "fanout.vague").write_text(_fanout(step, source, n))
+                    _, cpu = _process([str(REQON), "run", "fanout.vague", "--quiet", "--data-dir",
+                                       str(work / "data")], env, work)
+                    results[(name, n)].append(cpu)
     finally:
         server.close()
-    requests = items + items // 1000 + 1
-    base_cpu = min(results["get"])
-    print(f"fanout: {items} sequential item requests + list pages, zero latency; CPU of the reqon process\n")
-    print("| variant | CPU s (best) | CPU ms per request | vs get |\n|---|---:|---:|---:|")
-    for name, samples in results.items():
-        best = min(samples)
-        print(f"| {name} | {best:.3f} | {best / requests * 1000:.3f} | {best / base_cpu:.3f}x |")
+    between = sizes[1] - sizes[0]
+    print(f"fanout: sequential item GETs at zero latency; CPU (user + sys) of the reqon process, best of {rounds}; "
+          f"per request = (CPU at {sizes[1]} items - CPU at {sizes[0]}) / {between}\n")
+    print(f"| variant | CPU s at {sizes[0]} | CPU s at {sizes[1]} | CPU ms per request | vs get |\n"
+          "|---|---:|---:|---:|---:|")
+    marginal = {name: (min(results[(name, sizes[1])]) - min(results[(name, sizes[0])])) / between
+                for name in variants}
+    for name in variants:
+        print(f"| {name} | {min(results[(name, sizes[0])]):.3f} | {min(results[(name, sizes[1])]):.3f} | "
+              f"{marginal[name] * 1000:.3f} | {marginal[name] / marginal['get']:.3f}x |")
     print()
 
 
@@ -186,7 +192,7 @@ def bench_validate(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--only", choices=("check", "call", "validate"))
     args = parser.parse_args()
     if not GITHUB.is_file():

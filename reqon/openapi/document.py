@@ -225,7 +225,7 @@ class Indexer:
             try:
                 operation = self._operation(pointer, path, method, op_path, item_path, top_security)
             except Unresolvable as exc:
-                raise DocumentError(self.location, f"unresolvable reference {_ref_of(exc)}", pointer) from None
+                raise DocumentError(self.location, _ref_problem(exc), pointer) from None
             if operation is None:
                 continue
             earlier = operations.get(operation.operation_id)
@@ -245,8 +245,7 @@ class Indexer:
             try:
                 keys = set(item.keys())
             except Unresolvable as exc:
-                raise DocumentError(self.location, f"unresolvable reference {_ref_of(exc)}",
-                                    pointer_of(["paths", path])) from None
+                raise DocumentError(self.location, _ref_problem(exc), pointer_of(["paths", path])) from None
             for method in METHODS:
                 if method in keys:
                     yield pointer_of(["paths", path, method]), path, method, item / method, item
@@ -273,9 +272,15 @@ class Indexer:
                          security if "security" in keys else top_security)
 
 
-def _ref_of(exc: Exception) -> str:
+def _ref_problem(exc: BaseException) -> str:
+    """What a failed `$ref` means: the reason a file could not be read, if that was it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, DocumentError):
+            return cause.problem
+        cause = cause.__cause__ or cause.__context__
     ref = getattr(exc, "ref", None)
-    return repr(ref) if ref else str(exc)
+    return f"unresolvable reference {ref!r}" if ref else f"unresolvable reference ({exc})"
 
 
 def _security(value: Any) -> tuple[tuple[str, ...], ...] | None:

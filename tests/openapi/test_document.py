@@ -99,3 +99,17 @@ def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest
     blocker.write_text("not a directory")
     monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
     assert "getPet" in load_file(DOCS / "pets.yaml").operations
+
+
+def test_a_missing_referenced_file_and_a_url_documents_references_are_named(tmp_path: Path) -> None:
+    from reqon.openapi.cache import load_bytes
+    shutil.copytree(DOCS / "split", tmp_path / "split")
+    (tmp_path / "split" / "schemas.yaml").unlink()
+    with pytest.raises(DocumentError) as caught:
+        load_file(tmp_path / "split" / "main.yaml", "main.yaml")
+    assert caught.value.pointer == "/paths/~1trees~1{treeId}/get"
+    assert caught.value.problem.startswith("cannot read the referenced file file://")
+    assert caught.value.problem.endswith("schemas.yaml: No such file or directory")
+    with pytest.raises(DocumentError, match="followed for local documents only: http://api.example/paths.yaml"):
+        load_bytes((DOCS / "split" / "main.yaml").read_bytes(), "http://api.example/main.yaml",
+                   "http://api.example/main.yaml", local=False)
