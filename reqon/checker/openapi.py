@@ -9,13 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reqon.openapi.cache import load_file
-from reqon.openapi.document import Document, DocumentError
+from reqon.openapi.document import Document, DocumentError, is_url
 
 __all__ = ["Document", "DocumentError", "is_url", "load_local"]
-
-
-def is_url(document: str) -> bool:
-    return document.startswith(("http://", "https://"))
 
 
 def load_local(directory: Path, document: str) -> Document:

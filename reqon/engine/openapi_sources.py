@@ -12,7 +12,7 @@ from typing import Any
 
 from reqon import ast
 from reqon.errors import ConfigError
-from reqon.openapi.document import Document, DocumentError, resolve_base
+from reqon.openapi.document import Document, DocumentError, is_url, resolve_base
 
 DOCUMENT_TIMEOUT_MS = 30000
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
@@ -27,21 +27,12 @@ class OpenApiSource:
     validate_requests: bool = False
 
 
-def is_url(document: str) -> bool:
-    return document.startswith(("http://", "https://"))
-
-
-def local_path(source: ast.Source) -> Path:
-    assert source.document is not None
-    return Path(source.span.file).parent / source.document
-
-
 def load_local(source: ast.Source) -> Document:
     """The local document of `source`; raises ConfigError naming the source and document."""
     from reqon.openapi.cache import load_file
     assert source.document is not None
     try:
-        return load_file(local_path(source), source.document)
+        return load_file(Path(source.span.file).parent / source.document, source.document)
     except DocumentError as exc:
         raise ConfigError(f"source {source.name.name} ({_where(source)}): {exc}") from None
 

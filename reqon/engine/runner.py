@@ -117,7 +117,8 @@ def run_path(path: str, options: RunOptions, *, mission_name: str | None = None,
 def _load_local_documents(missions: list[ast.Mission]) -> None:
     """A local OpenAPI document that cannot be used is a configuration error of the run
     (exit 3, §3.1.6), found before the checker would call it E213 (exit 2)."""
-    from reqon.engine.openapi_sources import is_url, load_local
+    from reqon.engine.openapi_sources import load_local
+    from reqon.openapi.document import is_url
     for mission in missions:
         for source in mission.sources:
             if source.document is not None and not is_url(source.document):

@@ -22,7 +22,7 @@ from reqon.openapi.document import (
     Document, DocumentError, Indexer, Operation, Parameter, check_shape, content_hash, parse, version_of,
 )
 
-FORMAT = 1
+FORMAT = 2
 _memo: dict[tuple[str, str], Document] = {}  # within one process: run = check + prepare
 
 
@@ -117,7 +117,7 @@ def _store(key: str, document: Document) -> None:
         "format": FORMAT, "version": document.version, "base_url": document.base_url, "schemes": document.schemes,
         "others": document.others,
         "operations": [(op.operation_id, op.method, op.path, op.pointer,
-                        [(p.name, p.location, p.required, p.pointer) for p in op.parameters],
+                        [(p.name, p.location, p.required) for p in op.parameters],
                         None if op.security is None else [list(r) for r in op.security])
                        for op in document.operations.values()],
     }

@@ -43,7 +43,6 @@ class Parameter:
     name: str
     location: str  # path | query | header | cookie (3.x); also body | formData (2.0)
     required: bool
-    pointer: str  # JSON pointer of the parameter object (after following $refs), with its file's URI
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +129,11 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
 
 
+def is_url(document: str) -> bool:
+    """A `from` document given as a URL (fetched at mission start) rather than a path."""
+    return document.startswith(("http://", "https://"))
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -173,10 +177,6 @@ def _first_line(message: str) -> str:
 
 def pointer_of(parts: Any) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def pointer_parts(pointer: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
 
 
 def fragment(pointer: str) -> str:
@@ -259,14 +259,13 @@ class Indexer:
         if not isinstance(operation_id, str):
             raise DocumentError(self.location, "operationId is not a string", pointer + "/operationId")
         merged: dict[tuple[str, str], Parameter] = {}
-        for owner, owner_pointer in ((item, pointer.rsplit("/", 1)[0]), (op, pointer)):
+        for owner in (item, op):
             if "parameters" not in set(owner.keys()):
                 continue
-            for n, param in enumerate(owner / "parameters"):
+            for param in owner / "parameters":
                 name, where = (param / "name").read_value(), (param / "in").read_value()
                 required = "required" in set(param.keys()) and (param / "required").read_value() is True
-                merged[(name, where)] = Parameter(name, where, required or where == "path",
-                                                  f"{owner_pointer}/parameters/{n}")
+                merged[(name, where)] = Parameter(name, where, required or where == "path")
         security = _security((op / "security").read_value() if "security" in keys else None)
         return Operation(operation_id, method.upper(), path, pointer, tuple(merged.values()),
                          security if "security" in keys else top_security)
