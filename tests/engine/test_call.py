@@ -242,3 +242,20 @@ def test_an_unusable_document_is_exit_3_for_run_and_exit_1_for_check(name: str, 
     assert checked.returncode == 1, checked.stderr
     assert "mission.vague:2:10: error[E213]: cannot load the OpenAPI document of source 'Api'" in checked.stderr
     assert problem in checked.stderr and "Traceback" not in checked.stderr
+
+
+@pytest.mark.parametrize(("where", "problem"), [
+    ("{url}/docs/missing.yaml", "cannot fetch the OpenAPI document: GET {url}/docs/missing.yaml: HTTP 404 Not Found"),
+    ("http://127.0.0.1:1/openapi.yaml", "cannot fetch the OpenAPI document: GET http://127.0.0.1:1/openapi.yaml: "
+                                        "connection refused"),
+])
+def test_a_url_document_that_cannot_be_fetched_is_exit_3(where: str, problem: str, pets: PetServer,
+                                                         tmp_path: Path) -> None:
+    result = run(tmp_path, f"""
+mission M {{
+  source Api from "{where.format(url=pets.url)}" {{ auth: none, base: env("DEMO_URL") }}
+  action A {{ call Api.getPet }}
+  run A
+}}""", pets.url)
+    assert result.code == 3
+    assert f"source Api ({tmp_path / 'mission.vague'}:3:3): {problem.format(url=pets.url)}" in result.stderr
