@@ -15,6 +15,7 @@ from __future__ import annotations
 import marshal
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def load_bytes(data: bytes, location: str, uri: str, *, local: bool) -> Document
     memo = _memo.get((uri, key))
     if memo is not None and _others_unchanged(memo.others):
         return memo
-    document = _from_cache(key, location, uri)
+    document = _from_cache(key, location, uri, lambda: _reparse(data, location, uri, local))
     if document is None:
         root = parse(data, location)
         version = version_of(root, location)
@@ -77,7 +78,7 @@ def _others_unchanged(hashes: dict[str, str]) -> bool:
     return True
 
 
-def _from_cache(key: str, location: str, uri: str) -> Document | None:
+def _from_cache(key: str, location: str, uri: str, reparse: Callable[[], dict[str, Any]]) -> Document | None:
     index_path = cache_dir() / f"{key}.index"
     try:
         index = marshal.loads(index_path.read_bytes())
@@ -95,19 +96,15 @@ def _from_cache(key: str, location: str, uri: str) -> Document | None:
         try:
             return marshal.loads(contents_path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
-            return _reparse(uri, location)
+            return reparse()
     return Document(location, uri, index["version"], index["base_url"], operations, index["schemes"],
                     others=index["others"], _load_contents=contents)
 
 
-def _reparse(uri: str, location: str) -> dict[str, Any]:
-    """The cache lost its contents file: read the files again."""
-    contents: dict[str, Any] = {}
-    try:
-        contents[uri] = parse(_read_local(uri), location)
-    except OSError as exc:
-        raise DocumentError(location, f"cannot read it: {exc}") from None
-    indexer = Indexer(location, uri, contents[uri], version_of(contents[uri], location), contents, _read_local)
+def _reparse(data: bytes, location: str, uri: str, local: bool) -> dict[str, Any]:
+    """The cache lost its contents file: parse the files again."""
+    root = parse(data, location)
+    indexer = Indexer(location, uri, root, version_of(root, location), {uri: root}, _read_local if local else None)
     indexer.document()
     return indexer.contents
 

@@ -113,3 +113,13 @@ def test_a_missing_referenced_file_and_a_url_documents_references_are_named(tmp_
     with pytest.raises(DocumentError, match="followed for local documents only: http://api.example/paths.yaml"):
         load_bytes((DOCS / "split" / "main.yaml").read_bytes(), "http://api.example/main.yaml",
                    "http://api.example/main.yaml", local=False)
+
+
+def test_a_lost_contents_file_is_parsed_again(own_cache: Path) -> None:
+    load_file(DOCS / "split" / "main.yaml")
+    cache._memo.clear()
+    for lost in own_cache.glob("*.contents"):
+        lost.unlink()
+    doc = load_file(DOCS / "split" / "main.yaml")
+    assert doc.root["paths"]["/trees/{treeId}"] == {"$ref": "paths.yaml#/tree"}
+    assert any(uri.endswith("schemas.yaml") for uri in doc.contents)
