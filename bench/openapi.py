@@ -9,7 +9,7 @@
 * validate  in-process cost of validating one 10 KB response (GitHub's repos/list-for-org
             schema, its own example data repeated to 10 KB), valid and invalid
 
-Needs GitHub's document in .cache/npm (see tests/openapi/test_github.py). Best of N rounds;
+Needs GitHub's document in .cache/octokit-openapi (fetched by .ci/run; see tests/openapi/test_github.py). Best of N rounds;
 the machine is shared, so CPU times are the figures to read.
 
     .venv/bin/python -m bench.openapi [--rounds 5] [--items 5000] [--only check|call|validate]
@@ -29,7 +29,7 @@ from pathlib import Path
 from bench.engine import Server
 
 ROOT = Path(__file__).resolve().parents[1]
-GITHUB = ROOT / ".cache/npm/node_modules/@octokit/openapi/generated/api.github.com.json"
+GITHUB = ROOT / ".cache/octokit-openapi/api.github.com.json"
 REQON = Path(sys.executable).with_name("reqon")
 
 ITEMS_DOC = """openapi: 3.0.3

@@ -1,5 +1,5 @@
 """A real published document: GitHub's OpenAPI description (about 13 MB of JSON, from the
-npm package @octokit/openapi, installed by .ci/run into the git-ignored .cache/npm).
+npm package @octokit/openapi, fetched by .ci/run into the git-ignored .cache/octokit-openapi).
 Loaded, checked, and a mission calling two of its operations run against `reqon mock` of it."""
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from reqon.openapi.cache import load_file
 from tests.conftest import run_mission_path
 from tests.openapi.mock_process import ROOT, reqon_mock
 
-GITHUB = ROOT / ".cache/npm/node_modules/@octokit/openapi/generated/api.github.com.json"
-HOW = ("install it with: mkdir -p .cache/npm && (cd .cache/npm && npm install --prefix . @octokit/openapi@23.0.2), "
-       "as .ci/run does")
+GITHUB = ROOT / ".cache/octokit-openapi/api.github.com.json"
+HOW = ("fetch it as .ci/run does: mkdir -p .cache/octokit-openapi && cd .cache/octokit-openapi && "
+       "npm pack @octokit/openapi@23.0.2 && "
+       "tar xzf octokit-openapi-23.0.2.tgz --strip-components=2 package/generated/api.github.com.json")
 
 if not GITHUB.is_file():
     if os.environ.get("CI") == "true":
