@@ -107,7 +107,8 @@ class FetchPlanner:
             template: tuple[str | tuple[str, ...], ...] | None = _call_template(operation.path)
         else:
             literal_path = step.path if isinstance(step.path, ast.Literal) and step.path.kind == "string" else None
-            method, source, path_expr = step.method.upper(), self._source_name(value("source")), step.path
+            source = step.source.name if step.source is not None else self._source_name(value("source"))
+            method, path_expr = step.method.upper(), step.path
             template = _template(str(literal_path.value)) if literal_path is not None else None
         return FetchPlan(
             method=method,

@@ -23,7 +23,7 @@ from reqon import ast
 from reqon import values as V
 from reqon.engine.checkpoints import CheckpointFile
 from reqon.errors import ConfigError, RunError
-from reqon.engine.evaluator import Evaluator
+from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.engine.openapi_sources import OpenApiSource
@@ -172,7 +172,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         _refuse_unsupported(mission)
         stores = _open_stores(mission, options.data_dir) if open_stores else {}
         mission_scope = Scope(None, {"errors": []})
-        expressions = Expressions(stores, files)
+        expressions = Expressions(stores, files, schemas=schemas_of(mission))
         secrets = Secrets()
         openapi = await _openapi_sources(mission, expressions, mission_scope)
         sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]

@@ -112,3 +112,17 @@ def test_call_completes_operation_ids_and_show_source_names_openapi_sources() ->
     assert texts("call Shop.", names) != texts("call Hub.", names)  # a source without document: no operations
     assert texts(":show ", names) == ["books", "source"]
     assert suggest(":show source H", names) == [Suggestion("Hub", "source")]
+
+
+def test_a_source_is_offered_between_the_method_and_the_path() -> None:
+    """`get Shop "/books"` (§4.1): after a method, sources come first."""
+    assert suggest("get Sh", NAMES) == [Suggestion("Shop", "source")]
+    assert texts("  POST ")[0] == "Shop"
+
+
+def test_builtins_are_offered_method_style_when_no_field_fits() -> None:
+    """`response.items.filter(…)` (§5.8): fields win; built-ins (and `map`) when none fits."""
+    assert texts("response.items.") == ["isbn", "title"]
+    assert texts("response.items.ti") == ["title"]
+    assert suggest("response.items.fil", NAMES) == [Suggestion("filter", "function")]
+    assert texts("books.ma") == ["map", "mapEach", "matches", "max"]
