@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark import Token
-from lark.lexer import PatternStr
+if TYPE_CHECKING:  # Lark is imported only when a file has a syntax error (see reqon/parser.py)
+    import lark
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error
@@ -128,6 +127,8 @@ class SyntaxErrorTranslator:
     """Runs the Lark parser with error recovery and turns its exceptions into diagnostics."""
 
     def __init__(self, parser: lark.Lark) -> None:
+        from lark.lexer import PatternStr
+
         self._parser = parser
         self._patterns: dict[str, Any] = {t.name: t.pattern for t in parser.terminals}
         self._by_text = {p.value: n for n, p in self._patterns.items() if isinstance(p, PatternStr)}
@@ -150,6 +151,8 @@ class SyntaxErrorTranslator:
         return self._parse(text, file)
 
     def _parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+        from lark.exceptions import UnexpectedInput, UnexpectedToken
+
         found: list[Diagnostic] = []
         state = {"recoveries": 0, "last_line": 0}
 
@@ -182,6 +185,9 @@ class SyntaxErrorTranslator:
         """Where a value is missing before a closing bracket (`let x = 1 + }`), pretend a name
         was there and keep the bracket, so the blocks around stay balanced and the next
         errors are real ones rather than echoes of this one."""
+        from lark import Token
+        from lark.exceptions import UnexpectedInput
+
         tok = exc.token
         if tok.type == "$END" or str(tok) not in ("}", "]", ")") or "NAME" not in exc.expected:
             return
@@ -198,6 +204,8 @@ class SyntaxErrorTranslator:
 
     # ------------------------------------------------------------ translation
     def _translate(self, exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+        from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
         if isinstance(exc, UnexpectedCharacters):
             return self._bad_character(exc, text, file)
         if isinstance(exc, UnexpectedToken):
@@ -279,6 +287,8 @@ class SyntaxErrorTranslator:
         return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
     def _human(self, name: str) -> str:
+        from lark.lexer import PatternStr
+
         if name in _REGEX_NAMES:
             return _REGEX_NAMES[name]
         pattern = self._patterns.get(name)
