@@ -129,11 +129,13 @@ class Timing:
     """Best wall clock and largest peak RSS of one command over the repetitions."""
 
     wall_s: float = float("inf")
+    cpu_s: float = float("inf")  # user + system time of the process: less disturbed by other load
     peak_mb: float = 0.0
     work_s: float = float("inf")  # reqon only: the stages' own durations, from --json-log
 
-    def add(self, wall: float, peak: float, work: float | None = None) -> None:
+    def add(self, wall: float, cpu: float, peak: float, work: float | None = None) -> None:
         self.wall_s = min(self.wall_s, wall)
+        self.cpu_s = min(self.cpu_s, cpu)
         self.peak_mb = max(self.peak_mb, peak)
         if work is not None:
             self.work_s = min(self.work_s, work)
@@ -167,8 +169,8 @@ def scenarios(items: int) -> dict[str, Scenario]:
     }
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Run a command; its wall clock (s), peak RSS (MB) and stderr. A failure stops the bench."""
+def timed(command: list[str], cwd: Path) -> tuple[float, float, float, str]:
+    """Run a command; its wall clock (s), CPU time (s), peak RSS (MB) and stderr. A failure stops the bench."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
     assert process.stderr is not None
@@ -178,7 +180,7 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise RuntimeError(f"{shlex.join(command)} failed ({code}):\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, err
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, err
 
 
 def stage_seconds(log: str) -> float:
@@ -206,14 +208,14 @@ def measure(s: Scenario, url: str, workdir: Path, repeat: int, ts: list[str] | N
     floor = str(Path(__file__).with_name("httpx_floor.py"))
     for _ in range(repeat):  # interleaved, so that both see the same load on the machine
         data = str(workdir / "data")
-        wall, peak, log = timed([reqon, "run", str(path), "--json-log", "--no-progress", "--data-dir", data],
-                                workdir)
-        s.reqon.add(wall, peak, stage_seconds(log))
-        wall, peak, _ = timed([sys.executable, floor, s.name, url, "--items", str(s.items)], workdir)
-        s.httpx.add(wall, peak)
+        wall, cpu, peak, log = timed([reqon, "run", str(path), "--json-log", "--no-progress",
+                                      "--data-dir", data], workdir)
+        s.reqon.add(wall, cpu, peak, stage_seconds(log))
+        wall, cpu, peak, _ = timed([sys.executable, floor, s.name, url, "--items", str(s.items)], workdir)
+        s.httpx.add(wall, cpu, peak)
         if ts:
-            wall, peak, _ = timed([*ts, str(path)], workdir)
-            s.ts.add(wall, peak)
+            wall, cpu, peak, _ = timed([*ts, str(path)], workdir)
+            s.ts.add(wall, cpu, peak)
 
 
 def row(s: Scenario, with_ts: bool) -> str:
@@ -224,7 +226,7 @@ def row(s: Scenario, with_ts: bool) -> str:
         extra = f" {s.items / s.reqon.work_s:,.0f} it/s in process"
     cells = [s.name, f"{s.requests:,}", ideal, f"{s.reqon.work_s:.3f}", f"{s.reqon.wall_s:.3f}{of_ideal}",
              f"{s.httpx.wall_s:.3f}", f"{s.reqon.wall_s / s.httpx.wall_s:.2f}x",
-             f"{s.reqon.peak_mb:.0f}", f"{s.httpx.peak_mb:.0f}"]
+             f"{s.reqon.cpu_s:.3f}", f"{s.httpx.cpu_s:.3f}", f"{s.reqon.peak_mb:.0f}", f"{s.httpx.peak_mb:.0f}"]
     if with_ts:
         cells.append(f"{s.ts.wall_s:.3f}")
     return "| " + " | ".join(cells) + " |" + extra
@@ -245,10 +247,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             header = ["scenario", "requests", "ideal s", "reqon in-process s", "reqon process s",
-                      "httpx script process s", "reqon / httpx", "reqon peak MB", "httpx peak MB"]
+                      "httpx script process s", "reqon / httpx", "reqon CPU s", "httpx CPU s",
+                      "reqon peak MB", "httpx peak MB"]
             if ts:
                 header.append("TS process s")
-            print(f"best of {args.repeat}, wall clock; peak RSS is the largest of the runs\n")
+            print(f"best of {args.repeat} (wall clock and CPU time each); peak RSS is the largest of the runs; "
+                  f"load average before: {os.getloadavg()[0]:.1f}\n")
             print("| " + " | ".join(header) + " |")
             print("|---|" + "---:|" * (len(header) - 1))
             for name in args.scenario:
