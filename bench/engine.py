@@ -3,9 +3,10 @@
 Every scenario is run as a real process, `reqon run FILE`, and next to it, in the same run
 and against the same API process, `bench/httpx_floor.py` doing the same requests with a
 plain `httpx.AsyncClient` (the floor to beat). Each is run `--repeat` times; the table
-shows the best wall clock (the machine is shared, so the best is the least disturbed),
-the largest peak RSS, and reqon's in-process figure (the stage durations from
-`--json-log`) so that start-up and work can be told apart.
+shows the best wall clock (the machine is shared, so the best is the least disturbed; the
+short scenarios run four times as often), the best CPU time (user + system, much less
+disturbed by other load than the wall clock), the largest peak RSS, and reqon's in-process
+figure (the stage durations from `--json-log`) so that start-up and work can be told apart.
 
 Scenarios (the API runs in a separate process; latency is the server's `asyncio.sleep`):
 
@@ -201,12 +202,15 @@ def compile_bytecode() -> None:
     compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "reqon"), quiet=1)
 
 
+SHORT = ("startup", "wide")  # under a second: run four times as often, since one disturbance ruins a run
+
+
 def measure(s: Scenario, url: str, workdir: Path, repeat: int, ts: list[str] | None) -> None:
     path = workdir / f"{s.name}.vague"
     path.write_text(_mission(s.name.title().replace("_", ""), s.body, url))
     reqon = str(Path(sys.executable).with_name("reqon"))
     floor = str(Path(__file__).with_name("httpx_floor.py"))
-    for _ in range(repeat):  # interleaved, so that both see the same load on the machine
+    for _ in range(repeat * 4 if s.name in SHORT else repeat):  # interleaved: both see the same load
         data = str(workdir / "data")
         wall, cpu, peak, log = timed([reqon, "run", str(path), "--json-log", "--no-progress",
                                       "--data-dir", data], workdir)
@@ -251,7 +255,8 @@ def main() -> None:
                       "reqon peak MB", "httpx peak MB"]
             if ts:
                 header.append("TS process s")
-            print(f"best of {args.repeat} (wall clock and CPU time each); peak RSS is the largest of the runs; "
+            print(f"best of {args.repeat} ({4 * args.repeat} for {' and '.join(SHORT)}), wall clock and CPU time "
+                  f"each; peak RSS is the largest of the runs; "
                   f"load average before: {os.getloadavg()[0]:.1f}\n")
             print("| " + " | ".join(header) + " |")
             print("|---|" + "---:|" * (len(header) - 1))
