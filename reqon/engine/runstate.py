@@ -2,7 +2,7 @@
 
 Every run (except `--dry-run`) keeps `<data-dir>/runs/<Mission>.json`, one JSON object
 replaced atomically (temporary file, fsync, rename) at the start, whenever a branch or a
-stage settles, in batches while loops run, and at the end. It records what a later
+stage settles (shared writes in a worker thread), in batches while loops run, and at the end. It records what a later
 `--resume` may skip, at three granularities:
 
 * stages that succeeded or were skipped,
@@ -25,10 +25,12 @@ the price of a schema and of sharing `reqon.db` with the mission's own `sql` sto
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -221,6 +223,10 @@ class RunState(ProgressLog):
         self._done_earlier = {i + 1 for i, s in enumerate(self._stages) if s["status"] in DONE_STAGE_STATUSES}
         self.status = RUNNING
         self._ended: float | None = None
+        self._version = 0  # of the in-memory state, counted at each request to write it
+        self._on_disk = 0  # the version the file holds
+        self._file_lock = threading.Lock()  # writes come from the loop and from worker threads
+        self._writer = asyncio.Lock()
 
     @staticmethod
     def _previous_stage(previous: dict[str, Any] | None, i: int) -> dict[str, Any]:
@@ -313,7 +319,7 @@ class RunState(ProgressLog):
         self._pending = [p for p in self._pending if not p[0].startswith(prefix)]
         for key in [k for k in self._loops if k.startswith(prefix)]:
             del self._loops[key]
-        self._write()
+        await self._write_shared()
 
     async def stage_settled(self, report: StageReport, errors: list[dict[str, Any]]) -> None:
         await self._flush_and_commit()
@@ -325,7 +331,7 @@ class RunState(ProgressLog):
             self._pending = [p for p in self._pending if not p[0].startswith(prefix)]
             for key in [k for k in self._loops if k.startswith(prefix)]:
                 del self._loops[key]
-        self._write()
+        await self._write_shared()
 
     # ------------------------------------------------------------ loops
 
@@ -402,13 +408,42 @@ class RunState(ProgressLog):
         end = self._ended if self._ended is not None else time.monotonic()
         return round(end - self._started, 3)
 
+    def _text(self) -> str:
+        return json.dumps(self._document(), separators=(",", ":")) + "\n"  # ASCII: safe for any message
+
     def _write(self) -> None:
-        text = json.dumps(self._document(), separators=(",", ":")) + "\n"  # ASCII: safe for any message
-        try:
-            write_atomically(self.path, text)
-        except OSError as exc:
-            raise RunError(kind="store", message=f"cannot write the run state {self.path}: "
-                                                 f"{exc.strerror or exc}") from None
+        self._version += 1
+        self._replace(self._version, self._text())
+
+    async def _write_shared(self) -> None:
+        """Write the state with every record made so far, in a worker thread (group commit).
+
+        Branches that settle while a write is under way share the next one: ten branches
+        ending together cost two or three writes instead of ten, and the fsyncs no longer
+        stall the event loop (they took 0.03 s of `bench.engine`'s wide mission idle, 0.16 s
+        under disk load). The caller's records are in memory before it asks, so the write
+        that covers its version covers them.
+        """
+        self._version += 1
+        wanted = self._version
+        async with self._writer:
+            if self._on_disk >= wanted:
+                return
+            version, text = self._version, self._text()
+            await asyncio.to_thread(self._replace, version, text)
+
+    def _replace(self, version: int, text: str) -> None:
+        """Replace the file unless it already holds a later version: a write finishing late in
+        a worker thread (its branch was cancelled) never undoes a newer one."""
+        with self._file_lock:
+            if version <= self._on_disk:
+                return
+            try:
+                write_atomically(self.path, text)
+            except OSError as exc:
+                raise RunError(kind="store", message=f"cannot write the run state {self.path}: "
+                                                     f"{exc.strerror or exc}") from None
+            self._on_disk = version
 
     def _entry(self) -> dict[str, Any]:
         return {"mission": self.mission, "run": self.run_id, "resumes": self.resumes, "status": self.status,
