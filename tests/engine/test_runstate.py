@@ -29,7 +29,7 @@ def begin(data_dir: Path) -> RunState:
 def test_branches_settling_together_are_all_recorded_with_fewer_writes(tmp_path: Path) -> None:
     writes: list[int] = []
 
-    async def run() -> RunState:
+    async def run() -> None:
         state = begin(tmp_path)
         replace = state._replace
 
@@ -39,9 +39,8 @@ def test_branches_settling_together_are_all_recorded_with_fewer_writes(tmp_path:
 
         state._replace = counted  # type: ignore[method-assign]
         await asyncio.gather(*(state.branch_completed(1, i) for i in range(BRANCHES)))
-        return state
 
-    state = asyncio.run(run())
+    asyncio.run(run())
     recorded = json.loads(state_path(tmp_path, "Wide").read_text())
     assert sorted(recorded["stages"][0]["completedBranches"]) == list(range(BRANCHES))
     assert recorded["status"] == "running"
