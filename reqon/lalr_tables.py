@@ -12,7 +12,7 @@ The cache file lives in the user cache directory (`$XDG_CACHE_HOME/reqon`, else
 version, this format and the Python version (marshal's format is per version). A file
 that is missing, stale, unreadable or corrupt is rebuilt from the grammar with Lark and
 written atomically; when the directory is not writable the tables are simply kept in
-memory. The grammar stays the only source: nothing here is written by hand.
+memory. Tables of other grammars are removed once they are 30 days old. The grammar stays the only source: nothing here is written by hand.
 """
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 FORMAT = "reqon-lalr-tables-1"
+_KEEP_DAYS = 30
 _PUNCTUATION = ["...", "->", "=>", "??", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ":",
                 ".", "=", "<", ">", "+", "-", "*", "/", "%", "?"]
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -95,8 +97,11 @@ def _well_formed(tables: Any) -> bool:
 
 
 def _write(path: Path, key: str, tables: dict[str, Any]) -> None:
-    """Atomically (temporary file, rename), so a concurrent reader sees the old file or the new one;
-    older tables of other grammars are removed. Any failure just leaves the cache alone."""
+    """Atomically (temporary file, rename), so a concurrent reader sees the old file or the new one.
+
+    Tables of other grammars stay (two installed versions would otherwise evict each other
+    at every start) unless they were written more than `_KEEP_DAYS` ago. Any failure just
+    leaves the cache alone."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lalr-", suffix=".tmp")
@@ -107,8 +112,9 @@ def _write(path: Path, key: str, tables: dict[str, Any]) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
+        expired = time.time() - _KEEP_DAYS * 86400
         for old in path.parent.glob("lalr-*.marshal"):
-            if old != path:
+            if old != path and old.stat().st_mtime < expired:
                 old.unlink(missing_ok=True)
     except OSError:
         pass

@@ -5,6 +5,7 @@ import marshal
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +94,21 @@ def test_an_unwritable_cache_directory_keeps_the_tables_in_memory(tmp_path: Path
     assert blocker.read_text() == "a file where the cache directory would go"
 
 
-def test_the_key_covers_the_grammar_text_and_an_older_file_is_removed(cache: Path) -> None:
+def test_the_key_covers_the_grammar_text_and_only_month_old_tables_of_other_grammars_go(cache: Path) -> None:
     grammar = grammar_text()
     changed = grammar + "\n// a comment changes the text\n"
+    third = grammar + "\n// another version\n"
     assert lalr_tables.cache_key(changed) != lalr_tables.cache_key(grammar)
     assert lalr_tables.cache_file(changed) != lalr_tables.cache_file(grammar)
     lalr_tables.load(grammar, get_parser()._build_lark)
     lalr_tables.load(changed, get_parser()._build_lark)
-    assert sorted(p.name for p in cache.glob("lalr-*.marshal")) == [lalr_tables.cache_file(changed).name]
+    names = {lalr_tables.cache_file(g).name for g in (grammar, changed)}
+    assert {p.name for p in cache.glob("lalr-*.marshal")} == names  # two installed versions both keep theirs
+    month_old = time.time() - 31 * 86400
+    os.utime(lalr_tables.cache_file(grammar), (month_old, month_old))
+    lalr_tables.load(third, get_parser()._build_lark)
+    assert {p.name for p in cache.glob("lalr-*.marshal")} == {lalr_tables.cache_file(g).name
+                                                                for g in (changed, third)}
 
 
 def test_a_process_parses_valid_input_from_the_cache_without_importing_lark(cache: Path) -> None:
