@@ -119,12 +119,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
         def of(kind: type) -> tuple[Any, ...]:
             return tuple(groups.get(kind, ()))
-        members = of(ast.ScheduleMember)
-        schedules = tuple(dataclasses.replace(s, members=members) for s in of(ast.Schedule))
+        scheduling = of(ast.ScheduleMember)
+        schedules = tuple(dataclasses.replace(s, members=scheduling) for s in of(ast.Schedule))
         return ast.Mission(name=self._ident(name), sources=of(ast.Source), stores=of(ast.StoreDecl),
                            schemas=of(ast.Schema), transforms=of(ast.Transform),
                            actions=of(ast.Action), runs=of(ast.Run), schedules=schedules,
-                           settings=of(ast.Setting), schedule_members=members, span=self._span(meta))
+                           settings=of(ast.Setting), schedule_members=scheduling, span=self._span(meta))
 
     def setting(self, meta: Any, children: list[Any]) -> ast.Setting:
         tok, value = children

@@ -400,13 +400,13 @@ def test_reqon_runs_lists_status_start_duration_and_resumptions(tmp_path: Path, 
     code, out, _ = runs_command("--data-dir", str(tmp_path / "data"))
     assert code == 0
     header, *rows = out.splitlines()
-    assert header.split() == ["MISSION", "RUN", "STATUS", "STARTED", "DURATION"]
-    assert [row.split()[:4] for row in rows] == [
-        ["Resumable", first["run"], "failed", first["startedAt"]],
-        ["Resumable", second["run"], "succeeded", second["startedAt"]],
+    assert header.split() == ["MISSION", "RUN", "TRIGGER", "STATUS", "STARTED", "DURATION"]
+    assert [row.split()[:5] for row in rows] == [
+        ["Resumable", first["run"], "manual", "failed", first["startedAt"]],
+        ["Resumable", second["run"], "manual", "succeeded", second["startedAt"]],
     ]
     assert rows[1].endswith(f"resumes {first['run']}")
-    assert all(row.split()[4].endswith("s") for row in rows)
+    assert all(row.split()[5].endswith("s") for row in rows)
     # PATH restricts the list to the missions of that file.
     assert runs_command(str(tmp_path / "mission.vague"), "--data-dir", str(tmp_path / "data"))[1] == out
     other = tmp_path / "other.vague"
