@@ -40,10 +40,22 @@ def demo_command(args: argparse.Namespace) -> int:
             return _serve_forever()
         os.environ["DEMO_URL"] = server.url
         print(f"running {mission.name}\n", file=sys.stderr)
-        code = cli_main(["run", str(mission), "--data-dir", ".reqon-data/demo"])
+        code = cli_main(["run", str(mission), "--data-dir", ".reqon-data/demo", *_scheduling_flags(mission)])
         print(f"\nstores of persistent kinds are in .reqon-data/demo; "
               f"the server answered {server.stats.total} requests", file=sys.stderr)
         return code
+
+
+def _scheduling_flags(mission: Path) -> list[str]:
+    """Scheduled examples run each mission once; webhook examples get a webhook server on a free port."""
+    from reqon.daemon.command import needs_webhooks
+    from reqon.loader import load_path
+
+    missions = load_path(str(mission)).missions
+    flags = ["--once"] if any(m.schedules for m in missions) else []
+    if any(needs_webhooks(m) for m in missions):
+        flags += ["--webhook-port", "0"]
+    return flags
 
 
 def _serve_forever() -> int:
