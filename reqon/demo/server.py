@@ -517,6 +517,7 @@ async def _jobs(request: web.Request) -> web.Response:
         raise _bad_request(f"'ms' must be an integer 0-{_MAX_SLEEP_MS}")
     jobs = request.app[_JOBS_KEY]
     job = f"job-{len(jobs) + 1}"
+    jobs[job] = None  # the name is taken before the first await
     from aiohttp import ClientSession  # the client side is needed by this endpoint only
 
     async def report(state: str, delay_ms: int) -> None:

@@ -83,7 +83,7 @@ class Webhooks:
             server.release(path, owner)
         if len(collected) < expected:
             raise RunError(kind="timeout", message=f"received {len(collected)} of {expected} webhook "
-                                                   f"event{'s' if expected != 1 else ''} on {path} within "
+                                                   f"events on {path} within "
                                                    f"{_duration_text(timeout_ms)}"
                                                    + (f" ({attempts} attempts)" if attempts > 1 else ""))
         return collected[0] if expected == 1 else collected
