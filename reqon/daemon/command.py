@@ -223,7 +223,7 @@ async def _daemon(missions: list[ast.Mission], files: dict[str, str], options: R
 
 def schedule_command(args: argparse.Namespace) -> int:
     """`reqon schedule PATH [--next N]`: each mission's schedule in words and its next due times."""
-    loaded = _load_checked(args.path, quiet=False, json_log=False)
+    loaded = _load_checked(args.path, quiet=True, json_log=False)  # errors only: warnings are check's job
     if loaded is None:
         return EXIT_FAILED
     now = utc_now()
