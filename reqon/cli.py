@@ -250,7 +250,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _repl(args: argparse.Namespace) -> int:
-    from reqon.repl.session import run_repl
+    from reqon.repl import run_repl
 
     return run_repl(args)
 

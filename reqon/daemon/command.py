@@ -80,26 +80,32 @@ def scheduled_missions(missions: list[ast.Mission], name: str | None) -> list[as
 
 
 def scheduler_command(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.path):
-        print(f"reqon: usage error: no such file or directory: {args.path}", file=sys.stderr)
-        return EXIT_USAGE
-    loaded = _load_checked(args.path, quiet=args.quiet, json_log=args.json_log)
-    if loaded is None:
-        return EXIT_USAGE
-    try:
-        missions = scheduled_missions(loaded.missions, args.mission)
-    except ConfigFailure as exc:
-        return _config_error(str(exc))
+    """`reqon run PATH --daemon | --once`: the command line's options become `RunOptions`."""
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=False,
                          overrides=Overrides(args.max_concurrency, args.mode), webhook=webhook_settings(args))
+    return schedule_path(args.path, options, mission_name=args.mission, once=args.once)
+
+
+def schedule_path(path: str, options: RunOptions, *, mission_name: str | None = None, once: bool) -> int:
+    """Load, check and schedule the missions of PATH: as a daemon, or each once; the exit code of §8.2."""
+    if not os.path.exists(path):
+        print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
+        return EXIT_USAGE
+    loaded = _load_checked(path, quiet=options.quiet, json_log=options.json_log)
+    if loaded is None:
+        return EXIT_USAGE
+    try:
+        missions = scheduled_missions(loaded.missions, mission_name)
+    except ConfigFailure as exc:
+        return _config_error(str(exc))
     lock = DaemonLock(options.data_dir)
     try:
         lock.acquire()
     except ConfigError as exc:
         return _config_error(exc.message)
     try:
-        return asyncio.run(_schedule(missions, loaded.files, options, once=args.once))
+        return asyncio.run(_schedule(missions, loaded.files, options, once=once))
     finally:
         lock.release()
 

@@ -25,7 +25,6 @@ def examples_dir() -> Path:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from reqon.cli import main as cli_main
     from reqon.demo.server import ServerConfig, serve_in_thread
 
     name = args.mission or DEFAULT_EXAMPLE
@@ -40,22 +39,24 @@ def demo_command(args: argparse.Namespace) -> int:
             return _serve_forever()
         os.environ["DEMO_URL"] = server.url
         print(f"running {mission.name}\n", file=sys.stderr)
-        code = cli_main(["run", str(mission), "--data-dir", ".reqon-data/demo", *_scheduling_flags(mission)])
+        code = _run_example(mission)
         print(f"\nstores of persistent kinds are in .reqon-data/demo; "
               f"the server answered {server.stats.total} requests", file=sys.stderr)
         return code
 
 
-def _scheduling_flags(mission: Path) -> list[str]:
-    """Scheduled examples run each mission once; webhook examples get a webhook server on a free port."""
-    from reqon.daemon.command import needs_webhooks
+def _run_example(mission: Path) -> int:
+    """Scheduled examples run each mission once (`--once`); webhook examples get a webhook server on a free port."""
+    from reqon.daemon.command import needs_webhooks, schedule_path
+    from reqon.engine.runner import RunOptions, WebhookSettings, run_path
     from reqon.loader import load_path
 
     missions = load_path(str(mission)).missions
-    flags = ["--once"] if any(m.schedules for m in missions) else []
-    if any(needs_webhooks(m) for m in missions):
-        flags += ["--webhook-port", "0"]
-    return flags
+    webhook = WebhookSettings(port=0) if any(needs_webhooks(m) for m in missions) else None
+    options = RunOptions(data_dir=Path(".reqon-data/demo"), webhook=webhook)
+    if any(m.schedules for m in missions):
+        return schedule_path(str(mission), options, once=True)
+    return run_path(str(mission), options)
 
 
 def _serve_forever() -> int:
