@@ -27,6 +27,7 @@ from reqon.errors import ConfigError, RunError
 from reqon.http.codec import FORM_TYPE, JSON_TYPE, media_type
 
 MAX_BODY_BYTES = 1024 * 1024
+_ACCEPTED = json.dumps({"received": True}).encode()  # the hot path's answer, encoded once
 MAX_BUFFERED = 1000
 EventLog = Callable[[str, int, str], None]  # (path, status, note)
 
@@ -154,7 +155,8 @@ class WebhookServer:
         if not registration.offer(body):
             return self._answer(path, 429, {"error": f"more than {self.buffer_limit} events are waiting"})
         self.accepted += 1
-        return self._answer(path, 202, {"received": True})
+        self.on_event(path, 202, "")
+        return web.Response(status=202, body=_ACCEPTED, content_type=JSON_TYPE)
 
     def _answer(self, path: str, status: int, body: dict[str, Any],
                 headers: dict[str, str] | None = None) -> web.Response:
