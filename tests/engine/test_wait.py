@@ -123,3 +123,60 @@ def test_port_in_use_is_a_configuration_error(tmp_path: Path, demo_server: Threa
     result = run_mission_text(SUBMIT, tmp_path, "--webhook-port", str(demo_server.port), url=demo_server.url)
     assert result.code == 3
     assert f"webhook server cannot listen on 127.0.0.1:{demo_server.port}" in result.stderr
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_bad_webhook_requests_get_their_status_and_never_disturb_the_waiting_mission(tmp_path: Path) -> None:
+    """A `reqon run` process waits on /cb/good; junk arrives first, then the real event."""
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    mission = tmp_path / "wait.vague"
+    mission.write_text("""
+    mission Waits {
+      store got: file("got")
+      action Listen {
+        wait { path: "/cb/good", timeout: 120s, storage: { target: got, key: .id } }
+      }
+      run Listen
+    }""", encoding="utf-8")
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "reqon.cli", "run", str(mission), "--webhook-port", str(port),
+                                "--data-dir", str(tmp_path / "data")], stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parents[2])
+
+    def send(path: str, body: bytes, method: str = "POST") -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (urllib.error.URLError, ConnectionError):
+            return 0
+    try:
+        deadline = time.monotonic() + 90
+        while send("/cb/good", b"not json") != 400:  # up, and the wait step has registered the path
+            assert process.poll() is None and time.monotonic() < deadline, "the wait step never registered"
+            time.sleep(0.05)
+        assert send("/cb/good", b"x" * (2 * 1024 * 1024)) == 413
+        assert send("/cb/other", b"{}") == 404
+        assert send("/cb/good", b"", method="GET") == 405
+        assert send("/cb/good", b'{"id": "e1", "ok": true}') == 202
+        _, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    stored = json.loads((tmp_path / "data" / "got.json").read_text("utf-8"))
+    assert stored == {"e1": {"id": "e1", "ok": True}}
