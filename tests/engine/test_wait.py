@@ -180,3 +180,24 @@ def test_bad_webhook_requests_get_their_status_and_never_disturb_the_waiting_mis
     assert process.returncode == 0, stderr
     stored = json.loads((tmp_path / "data" / "got.json").read_text("utf-8"))
     assert stored == {"e1": {"id": "e1", "ok": True}}
+
+
+def test_wait_in_a_parallel_loop_each_iteration_its_own_path(tmp_path: Path, make_server: object) -> None:
+    server = make_server()  # type: ignore[operator]
+    text = """
+    mission Loop {
+      source Demo { auth: none, base: env("DEMO_URL") }
+      store results: memory("results")
+      action Each {
+        for name in ["a", "b", "c"] parallel {
+          post "/jobs" { body: { callback: webhookUrl("/cb/" + name), ms: 50 } }
+          wait { path: "/cb/" + name, timeout: 60s, expectedEvents: 2 }
+          store { id: name, states: [response[0].state, response[1].state] } -> results
+        }
+      }
+      run Each
+    }"""
+    result = run_mission_text(text, tmp_path, "--webhook-port", "0", url=server.url)
+    assert result.code == 0, result.stderr
+    assert {r["id"]: r["states"] for r in result.stores["results"]} == {n: ["queued", "done"] for n in "abc"}
+    assert server.stats.count("/jobs") == 3
