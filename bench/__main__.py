@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import engine, parse
+from bench import daemon, engine, parse
 
 
 def main() -> None:
@@ -12,6 +12,8 @@ def main() -> None:
     parse.main()
     print("\n## bench/engine\n")
     engine.main()
+    print("\n## bench/daemon\n")
+    daemon.main()
 
 
 if __name__ == "__main__":
