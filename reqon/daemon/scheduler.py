@@ -21,6 +21,7 @@ from reqon.daemon.policy import SchedulePolicy
 from reqon.daemon.starts import LastStarts
 from reqon.engine.reporting import json_line
 from reqon.engine.runner import RunOptions, RunOutcome, execute
+from reqon.errors import RunError
 from reqon.http.webhooks import WebhookServer
 from reqon.timetable import UTC
 
@@ -124,7 +125,10 @@ class Daemon:
                                f"{'s' if len(slot.running) != 1 else ''} still going", due=iso(due))
                 due = slot.policy.timetable.next_after(max(now, due), self.starts.get(slot.name))
                 continue
-            self.starts.record(slot.name, now)
+            try:
+                self.starts.record(slot.name, now)
+            except RunError as exc:  # the run goes ahead; a restart may run it early once
+                self.log.event("schedule.memory", slot.name, exc.message, "error")
             due = slot.policy.timetable.next_after(max(now, due), now)
             task = asyncio.get_running_loop().create_task(self._run_with_retries(slot, due))
             slot.running.add(task)

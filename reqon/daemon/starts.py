@@ -39,6 +39,7 @@ class LastStarts:
         return self._starts.get(mission)
 
     def record(self, mission: str, when: dt.datetime) -> None:
+        """Remember a start; RunError when the file cannot be written (the start is kept in memory)."""
         self._starts[mission] = when
         text = json.dumps({m: t.isoformat() for m, t in sorted(self._starts.items())}, indent=2) + "\n"
         try:
