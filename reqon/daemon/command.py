@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon.daemon.lock import DaemonLock
@@ -34,7 +34,9 @@ from reqon.engine.runner import (
     webhook_settings,
 )
 from reqon.errors import ConfigError, RunError
-from reqon.http.webhooks import WebhookServer
+
+if TYPE_CHECKING:
+    from reqon.http.webhooks import WebhookServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143

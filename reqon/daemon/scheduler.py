@@ -14,7 +14,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon.daemon.policy import SchedulePolicy
@@ -22,8 +22,10 @@ from reqon.daemon.starts import LastStarts
 from reqon.engine.reporting import json_line
 from reqon.engine.runner import RunOptions, RunOutcome, execute
 from reqon.errors import RunError
-from reqon.http.webhooks import WebhookServer
 from reqon.timetable import UTC
+
+if TYPE_CHECKING:
+    from reqon.http.webhooks import WebhookServer
 
 Clock = Callable[[], dt.datetime]
 

@@ -28,10 +28,10 @@ from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.engine.waiting import Webhooks
 from reqon.http.model import SourceSettings
-from reqon.http.webhooks import WebhookServer
 
 if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
+    from reqon.http.webhooks import WebhookServer  # aiohttp's web server loads only with --webhook…
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
 from reqon.engine.runstate import RunState, console_notice
@@ -142,6 +142,7 @@ def webhook_settings(args: Any) -> WebhookSettings | None:
 async def start_webhooks(settings: WebhookSettings, *, json_log: bool, quiet: bool) -> WebhookServer:
     """Start the webhook server and say where it listens (§8.1); ConfigError when it cannot."""
     from reqon.engine.reporting import json_line
+    from reqon.http.webhooks import WebhookServer
 
     def on_event(path: str, status: int, note: str) -> None:
         if json_log:

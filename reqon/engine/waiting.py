@@ -12,13 +12,15 @@ import contextvars
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon import values as V
 from reqon.engine.expressions import Expressions, Scope
 from reqon.errors import RunError
-from reqon.http.webhooks import WebhookServer
+
+if TYPE_CHECKING:  # aiohttp's web server loads only when a run starts one
+    from reqon.http.webhooks import WebhookServer
 
 DEFAULT_TIMEOUT_MS = 5 * 60 * 1000
 CURRENT_OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("reqon_invocation", default=None)
