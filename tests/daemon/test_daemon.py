@@ -202,9 +202,16 @@ mission Recovers {
   run Try
 }
 mission GivesUp {
-  schedule: every 1 hour { retry: { maxRetries: 2, delaySeconds: 0 } }
+  schedule: every 1 hour
+  retryOnFailure: { maxAttempts: 3, initialDelay: 0 }
   source Api { auth: none, base: env("API_URL") }
   action Try { get "/fail/givesup" { params: { times: 1000 }, retry: { maxAttempts: 1 } } }
+  run Try
+}
+mission OptionRetry {
+  schedule: every 1 hour { retry: { maxRetries: 1, delaySeconds: 0 } }
+  source Api { auth: none, base: env("API_URL") }
+  action Try { get "/fail/optionretry" { params: { times: 1000 }, retry: { maxAttempts: 1 } } }
   run Try
 }
 mission TooSlow {
@@ -230,12 +237,14 @@ def test_retry_on_failure_and_the_schedule_timeout(tmp_path: Path, api: DaemonAp
     wait_until(lambda: len(ended("GivesUp")) == 3 and "GivesUp" in daemon.log.split('"schedule.gave-up"')[-1],
                "GivesUp to give up", daemon)
     wait_until(lambda: len(ended("TooSlow")) == 1, "TooSlow to time out", daemon)
+    wait_until(lambda: len(ended("OptionRetry")) == 2, "OptionRetry's retry", daemon)
     time.sleep(0.5)  # room for a wrong extra retry to show up in the counts below
     daemon.signal(signal.SIGTERM)
     assert [e["status"] for e in ended("Recovers")] == ["failed", "failed", "succeeded"]
     assert api.seen.count("recovers") == 3
-    assert [e["status"] for e in ended("GivesUp")] == ["failed"] * 3  # 1 run + maxRetries 2
+    assert [e["status"] for e in ended("GivesUp")] == ["failed"] * 3  # maxAttempts 3, then it stops
     assert api.seen.count("givesup") == 3
+    assert api.seen.count("optionretry") == 2  # the option `retry`: 1 run + maxRetries 1
     assert [e["status"] for e in ended("TooSlow")] == ["timed out"]
     assert [r["status"] for r in history(data, "TooSlow")] == ["interrupted"]
     for event in ended("Recovers"):
