@@ -105,3 +105,20 @@ def test_scheduling_needs_a_scheduled_mission(tmp_path: Path) -> None:
     assert code == 3 and "no mission here has a schedule" in err
     code, _, err = cli("run", str(path), "--once", "--mission", "Nope", "--data-dir", str(tmp_path / "d"))
     assert code == 3 and "no mission named 'Nope' here; missions: Nightly, Quarterly, Manual, Past" in err
+
+
+def test_credentials_are_resolved_before_anything_is_scheduled(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQON_VAULT_TOKEN", raising=False)
+    path = tmp_path / "m.vague"
+    path.write_text("""
+    mission Secret {
+      schedule: every 1 minute
+      source Vault { auth: bearer, base: "http://127.0.0.1:9" }
+      action A { get "/x" }
+      run A
+    }""", encoding="utf-8")
+    for mode in ("--once", "--daemon"):
+        code, _, err = cli("run", str(path), mode, "--data-dir", str(tmp_path / "data"))
+        assert code == 3 and "reqon: configuration error:" in err and "REQON_VAULT_TOKEN" in err, err
+        assert not (tmp_path / "data" / "runs").exists()  # no run was started
