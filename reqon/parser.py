@@ -131,10 +131,12 @@ class _Builder:
 
         def of(kind: type) -> tuple[Any, ...]:
             return tuple(groups.get(kind, ()))
+        scheduling = of(ast.ScheduleMember)
+        schedules = tuple(dataclasses.replace(s, members=scheduling) for s in of(ast.Schedule))
         return ast.Mission(name=self._ident(name), sources=of(ast.Source), stores=of(ast.StoreDecl),
                            schemas=of(ast.Schema), transforms=of(ast.Transform),
-                           actions=of(ast.Action), runs=of(ast.Run), schedules=of(ast.Schedule),
-                           settings=of(ast.Setting), span=self._span(meta))
+                           actions=of(ast.Action), runs=of(ast.Run), schedules=schedules,
+                           settings=of(ast.Setting), schedule_members=scheduling, span=self._span(meta))
 
     def setting(self, meta: Any, children: list[Any]) -> ast.Setting:
         tok, value = children
@@ -227,6 +229,13 @@ class _Builder:
         spec, options = children
         return ast.Schedule(**spec, options=options, span=self._span(meta))
 
+    def schedule_member(self, meta: Any, children: list[Any]) -> ast.ScheduleMember:
+        key, value = children
+        return ast.ScheduleMember(key=key, value=value, span=self._span(meta))
+
+    def sched_member(self, meta: Any, children: list[Any]) -> str:
+        return str(children[0])
+
     def every_units(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         count, unit = children
         return {"kind": "every", "count": int(str(count)), "unit": self._ident(unit)}
@@ -235,10 +244,10 @@ class _Builder:
         return {"kind": "every", "duration_ms": _duration_ms(str(children[0]))}
 
     def cron(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"kind": "cron", "text": self._string(children[0])}
+        return {"kind": "cron", "text": self._string(children[0]), "text_span": self._tspan(children[0])}
 
     def at(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"kind": "at", "text": self._string(children[0])}
+        return {"kind": "at", "text": self._string(children[0]), "text_span": self._tspan(children[0])}
 
     # ------------------------------------------------------------ key lists
     def options(self, meta: Any, children: list[Any]) -> ast.Options:

@@ -200,8 +200,9 @@ class RunState(ProgressLog):
 
     def __init__(self, *, data_dir: Path, mission: str, pipeline: list[list[str]], stores: Mapping[str, Store],
                  previous: dict[str, Any] | None, notice: Notice,
-                 batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S) -> None:
+                 batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S, trigger: str = "manual") -> None:
         self.path = state_path(data_dir, mission)
+        self.trigger = trigger  # manual, schedule or once: what started the run (`reqon runs`)
         self.history = history_path(data_dir, mission)
         self.mission = mission
         self.pipeline = pipeline
@@ -241,7 +242,8 @@ class RunState(ProgressLog):
 
     @classmethod
     def begin(cls, *, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
-              notice: Notice, batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S) -> RunState:
+              notice: Notice, batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S,
+              trigger: str = "manual") -> RunState:
         """Decide about --resume, log the decision, and record the new run as running."""
         name = mission.name.name
         path = state_path(data_dir, name)
@@ -257,7 +259,7 @@ class RunState(ProgressLog):
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
         state = cls(data_dir=data_dir, mission=name, pipeline=pipeline, stores=stores, previous=decision.previous,
-                    notice=notice, batch_interval_s=batch_interval_s)
+                    notice=notice, batch_interval_s=batch_interval_s, trigger=trigger)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
         if decision.previous is not None:
@@ -399,7 +401,7 @@ class RunState(ProgressLog):
     def _document(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "mission": self.mission, "run": self.run_id, "resumes": self.resumes,
-            "status": self.status, "startedAt": self.started_at, "updatedAt": _now_iso(),
+            "status": self.status, "trigger": self.trigger, "startedAt": self.started_at, "updatedAt": _now_iso(),
             "durationS": self._duration(), "pipeline": self.pipeline, "stages": self._stages,
             "errors": self.errors, "loops": {k: r.to_json() for k, r in self._loops.items()},
         }
@@ -447,7 +449,7 @@ class RunState(ProgressLog):
 
     def _entry(self) -> dict[str, Any]:
         return {"mission": self.mission, "run": self.run_id, "resumes": self.resumes, "status": self.status,
-                "startedAt": self.started_at, "durationS": self._duration()}
+                "trigger": self.trigger, "startedAt": self.started_at, "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
         """One line per run, appended with a single write and fsynced.
@@ -502,7 +504,8 @@ def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
 
 
 def _history_entry(state: dict[str, Any]) -> dict[str, Any]:
-    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "startedAt", "durationS")}
+    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "trigger", "startedAt",
+                                            "durationS")}
 
 
 # ---------------------------------------------------------------- messages
@@ -534,6 +537,7 @@ class RunEntry:
     duration_s: float | None
     resumes: str | None
     unfinished: bool = False
+    trigger: str = "manual"
 
 
 def recorded_runs(data_dir: Path, missions: set[str] | None = None) -> list[RunEntry]:
@@ -575,14 +579,17 @@ def _entry_from(data: Any, *, unfinished: bool) -> RunEntry | None:
         return None
     duration = data.get("durationS")
     resumes = data.get("resumes")
+    trigger = data.get("trigger")
     return RunEntry(mission, run, status, started, float(duration) if isinstance(duration, (int, float)) else None,
-                    resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING)
+                    resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING,
+                    trigger if isinstance(trigger, str) else "manual")
 
 
 def format_runs(entries: list[RunEntry]) -> str:
-    """A table: mission, run id, status, start (UTC), duration, and what a run resumed."""
-    header = ("MISSION", "RUN", "STATUS", "STARTED", "DURATION", "")
-    rows = [header] + [(e.mission, e.run, e.status, e.started_at, _format_duration(e), _note(e)) for e in entries]
+    """A table: mission, run id, trigger, status, start (UTC), duration, and what a run resumed."""
+    header = ("MISSION", "RUN", "TRIGGER", "STATUS", "STARTED", "DURATION", "")
+    rows = [header] + [(e.mission, e.run, e.trigger, e.status, e.started_at, _format_duration(e), _note(e))
+                       for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows) + "\n"
 
