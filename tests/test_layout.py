@@ -25,7 +25,7 @@ LAYERS: dict[str, set[str]] = {
     "faces": {"bottom", "front", "stores", "http", "openapi", "engine", "faces"},
 }
 BOTTOM = {"reqon.values", "reqon.errors", "reqon.builtins"}
-FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.__main__")
+FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.daemon", "reqon.__main__")
 
 
 def layer(module: str) -> str:

@@ -13,14 +13,13 @@ operationIds) is checked here while indexing, where the index needs it anyway.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin
-
-import yaml
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 VERSIONS = ("2.0", "3.0", "3.1")
@@ -106,24 +105,28 @@ def parse(data: bytes, location: str) -> Any:
             raise DocumentError(location, f"not UTF-8 text ({exc.reason})") from None
         except json.JSONDecodeError as exc:
             raise DocumentError(location, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    import yaml  # only documents in YAML pay for its import
+
     try:
-        return yaml.load(data, Loader=_Loader)
+        return yaml.load(data, Loader=_loader())
     except yaml.YAMLError as exc:
         raise DocumentError(location, f"not valid YAML or JSON: {_yaml_problem(exc)}") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise DocumentError(location, f"not valid YAML or JSON: {exc}") from None
 
 
-class _Loader(yaml.CSafeLoader):
+@functools.cache
+def _loader() -> type:
     """The C loader, minus YAML 1.1's timestamps: a date in a document is a string, as in
     JSON, so every document value is plain JSON data (and marshal can cache it)."""
+    import yaml
 
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()}
+    resolvers = {first: [(tag, regexp) for tag, regexp in pairs if tag != "tag:yaml.org,2002:timestamp"]
+                 for first, pairs in yaml.CSafeLoader.yaml_implicit_resolvers.items()}
+    return type("DocumentLoader", (yaml.CSafeLoader,), {"yaml_implicit_resolvers": resolvers})
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def _yaml_problem(exc: Exception) -> str:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     mark = getattr(exc, "problem_mark", None)
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
