@@ -54,6 +54,10 @@ class Store(Protocol):
         """How many records the store holds, in constant time."""
         ...
 
+    def items(self) -> list[tuple[str, JsonObject]]:
+        """(key, record) pairs in key order: what a remote executor ships as a snapshot."""
+        ...
+
     async def flush(self) -> None:
         """Make every completed step durable; a no-op when nothing was written since."""
         ...

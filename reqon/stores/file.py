@@ -173,6 +173,9 @@ class JsonFileStore:
     def count(self) -> int:
         return len(self._open().table)
 
+    def items(self) -> list[tuple[str, JsonObject]]:
+        return self._open().table.versioned_items()[1]
+
     async def flush(self) -> None:
         await self._open().flush()
 

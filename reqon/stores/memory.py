@@ -84,6 +84,9 @@ class MemoryStore:
     def count(self) -> int:
         return len(self._table)
 
+    def items(self) -> list[tuple[str, JsonObject]]:
+        return self._table.versioned_items()[1]
+
     async def flush(self) -> None:
         """Nothing to make durable."""
 

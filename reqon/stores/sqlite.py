@@ -133,6 +133,12 @@ class SqliteDatabase:
             rows = self._connection.execute(query).fetchall()
         return [_decode(text) for (text,) in rows]
 
+    def items(self, table: str) -> list[tuple[str, JsonObject]]:
+        query = f"SELECT key, record FROM {quote_identifier(table)} ORDER BY key"
+        with self._lock, self._errors(f"cannot read table {table}"):
+            rows = self._connection.execute(query).fetchall()
+        return [(key, _decode(text)) for key, text in rows]
+
     def count(self, table: str) -> int:
         with self._lock, self._errors(f"cannot count table {table}"):
             data_version = self._fetch_data_version()
@@ -240,6 +246,9 @@ class SqliteStore:
 
     def count(self) -> int:
         return self._open().count(self.target)
+
+    def items(self) -> list[tuple[str, JsonObject]]:
+        return self._open().items(self.target)
 
     async def flush(self) -> None:
         await self._open().flush()
