@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--no-progress", dest="progress", action="store_false",
                           help="no live progress display")
     run.add_argument("--json-log", action="store_true", help="log events as JSON lines on stderr")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="where branches of parallel stages and parallel loop iterations run "
+                          "(ray: needs pip install 'reqon[ray]'; see docs/scaling.md)")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --executor ray: auto, HOST:PORT or ray://HOST:PORT (default: a local Ray instance)")
 
     check = sub.add_parser("check", help="check missions without running them")
     check.add_argument("paths", nargs="+")

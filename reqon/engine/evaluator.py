@@ -311,7 +311,7 @@ class Evaluator:
         done = len(items) - len(todo)
 
         async def one(n: int) -> None:
-            await self._iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
+            await self.iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
             await completed(n)
 
         async def completed(n: int) -> None:
@@ -347,7 +347,7 @@ class Evaluator:
                 kept.append(item)
         return kept
 
-    async def _iteration(self, body: tuple[Any, ...], scope: Scope, bindings: dict[str, Value],
+    async def iteration(self, body: tuple[Any, ...], scope: Scope, bindings: dict[str, Value],
                          inv: Invocation) -> None:
         try:
             await self.run_block(body, Scope(scope, bindings), inv)

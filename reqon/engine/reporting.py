@@ -56,6 +56,14 @@ class Reporter(StageListener, Hooks):
         self._stream_is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     # ------------------------------------------------------------ lifecycle
+    def executor(self, executor: Any) -> None:
+        """Which executor runs the units; with Ray, its worker processes (a `--json-log` event)."""
+        if executor.name == "local":
+            return
+        pids = list(getattr(executor, "worker_pids", []))
+        self._event("executor", name=executor.name, workers=pids)
+        self._log(f"  executor {executor.name}: {len(pids)} worker processes")
+
     def start(self, stages: int) -> None:
         self._event("mission.start", stages=stages)
         if self._progress and self._stream_is_tty:

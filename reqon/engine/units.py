@@ -107,13 +107,13 @@ def flatten_scope(scope: Any, stop: Any) -> dict[str, Value]:
 def names_used(nodes: Sequence[Any]) -> set[str]:
     """Every bare name read anywhere under `nodes` (variables and store names alike)."""
     found: set[str] = set()
-    for node in _walk(nodes):
+    for node in walk(nodes):
         if isinstance(node, ast.Var):
             found.add(node.name)
     return found
 
 
-def _walk(nodes: Sequence[Any]) -> Iterator[Any]:
+def walk(nodes: Sequence[Any]) -> Iterator[Any]:
     stack = list(nodes)
     while stack:
         node = stack.pop()
@@ -134,7 +134,7 @@ def reachable_actions(start: Sequence[Any], actions: dict[str, ast.Action]) -> l
     seen: dict[str, ast.Action] = {}
     pending = list(start)
     while pending:
-        for node in _walk([pending.pop()]):
+        for node in walk([pending.pop()]):
             if isinstance(node, ast.Jump) and node.action.name not in seen:
                 target = actions.get(node.action.name)
                 if target is not None:
