@@ -449,6 +449,10 @@ class BranchUnit:
         finally:
             await ev.flush_written(inv)
 
+    def cancelled_at(self, span: ast.Span | None) -> None:
+        if self.inv.cancelled_at is None:
+            self.inv.cancelled_at = span
+
 
 class _IterationsUnit:
     """A chunk of a parallel loop's iterations (§7.6), run one after another."""
@@ -476,6 +480,10 @@ class _IterationsUnit:
             await self.completed(n)
         if result.error is not None:
             raise result.error.error()
+
+    def cancelled_at(self, span: ast.Span | None) -> None:
+        if self.inv.cancelled_at is None:
+            self.inv.cancelled_at = span
 
 
 def _options(options: ast.Options | None) -> dict[str, Any]:

@@ -202,7 +202,8 @@ async def _start_executor(mission: ast.Mission, prepared: Prepared, options: Run
     secrets = RunSecrets(prepared.sources, resolved, prepared.secrets.values())
     try:
         ev.executor = await RayExecutor.start(address=options.ray_address, context=context, secrets=secrets,
-                                              stores=prepared.stores, mission_scope=ev.mission_scope)
+                                              stores=prepared.stores, mission_scope=ev.mission_scope,
+                                              http=prepared.http)
     except ExecutorUnavailable as exc:
         raise ConfigFailure(str(exc)) from None
 

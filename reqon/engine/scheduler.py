@@ -96,6 +96,9 @@ class Unit(Protocol):
 
     def absorb(self, result: Any) -> Awaitable[None]: ...
 
+    def cancelled_at(self, span: Any) -> None:
+        """A remote unit was cancelled while running the step at `span` (§7.4 `at`)."""
+
 
 class Executor(ABC):
     """Runs units. `submit` returns an awaitable outcome: awaiting it runs the unit to its

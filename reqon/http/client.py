@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 import httpx
@@ -199,6 +199,13 @@ class SourceClient:
         self._plain_headers = self._header_list(self._base_headers)
         self.requests_sent = 0
         self.in_flight = 0  # requests past every gate, holding their slot
+
+    def share_gates(self, gate: Any) -> None:
+        """Let `gate` (an object with the limiter's interface) decide request starts and
+        hold the `maxInFlight` slots instead of this process: how several processes
+        sending to one source keep its rate limit and in-flight cap together."""
+        self.limiter = gate
+        self._slots = None
 
     # -- building the request (§6.3.1–§6.3.3) -------------------------------------------
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from reqon.engine.executors.gates import GateKeeper, RemoteGate, gated
 from reqon.engine.executors.worker import RunContext, RunSecrets, WorkerEngine
 from reqon.engine.scheduler import Executor, Unit
 from reqon.engine.units import IterationsSpec, LoopShipment, UnitResult, flatten_scope
@@ -79,7 +80,9 @@ def connect(ray: Any, address: str | None) -> bool:
         except Exception as exc:  # Ray raises many kinds here; all mean "cannot start"
             raise ExecutorUnavailable(f"cannot start a local Ray instance: {_first_line(exc)}") from None
         return True
-    _check_reachable(address)
+    host = _check_reachable(address)
+    if host in ("127.0.0.1", "localhost", "::1"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a loopback cluster: stay on it
     try:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR", namespace="reqon")
     except Exception as exc:
@@ -87,10 +90,10 @@ def connect(ray: Any, address: str | None) -> bool:
     return False
 
 
-def _check_reachable(address: str) -> None:
+def _check_reachable(address: str) -> str | None:
     """Fail in seconds, not after Ray's own minute of retries, when nothing listens there."""
     if address == "auto":
-        return
+        return None
     parts = urlsplit(address if "://" in address else f"ray-gcs://{address}")
     if parts.hostname is None or parts.port is None:
         raise ExecutorUnavailable(f"--ray-address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
@@ -100,6 +103,7 @@ def _check_reachable(address: str) -> None:
     except OSError as exc:
         raise ExecutorUnavailable(f"cannot reach the Ray cluster at {address}: "
                                   f"{exc.strerror or exc}") from None
+    return parts.hostname
 
 
 def _first_line(exc: BaseException) -> str:
@@ -127,13 +131,18 @@ class UnitWorker:
             self._runs[run_id] = await WorkerEngine.open(context, secrets)
         return os.getpid()
 
-    async def run_unit(self, run_id: str, spec: Any, snapshots: dict[str, Any], scope: Any) -> Any:
+    async def run_unit(self, run_id: str, unit_id: str, spec: Any, snapshots: dict[str, Any], scope: Any) -> Any:
         engine = self._runs.get(run_id)
         if engine is None:
             return _NEEDS_RUN
         for name in engine.needs(spec.stores):
             engine.keep(name, spec.stores[name], await snapshots[name])
-        return await engine.run(spec, scope)  # a top-level ref argument: Ray resolved it
+        return await engine.run(spec, scope, unit_id)  # a top-level ref argument: Ray resolved it
+
+    def cancelled_at(self, run_id: str, unit_id: str) -> Any:
+        """The step a cancelled unit was running (a stage timeout names it, §7.4)."""
+        engine = self._runs.get(run_id)
+        return engine.cancelled.pop(unit_id, None) if engine is not None else None
 
     async def close_run(self, run_id: str) -> None:
         engine = self._runs.pop(run_id, None)
@@ -155,8 +164,10 @@ class _Pool:
 
     def __init__(self, ray: Any) -> None:
         cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
+        # Units wait on the network: a worker reserves no CPU, so that several runs (or other
+        # jobs) share a cluster; SPREAD still puts one on each node before doubling up.
         remote = ray.remote(UnitWorker).options(
-            num_cpus=1, max_concurrency=UNITS_PER_WORKER, max_restarts=-1, max_task_retries=0,
+            num_cpus=0, max_concurrency=UNITS_PER_WORKER, max_restarts=-1, max_task_retries=0,
             scheduling_strategy="SPREAD")
         self.job = ray.get_runtime_context().get_job_id()
         self.workers = [_Worker(remote.remote()) for _ in range(cpus)]
@@ -175,6 +186,16 @@ def _pool(ray: Any) -> _Pool:
         _POOLS.clear()
         pool = _POOLS[job] = _Pool(ray)
     return pool
+
+
+def _gatekeeper(ray: Any, sources: list[Any], context: RunContext) -> Any:
+    """The run's gatekeeper actor, if a source has `rateLimit` or `maxInFlight`."""
+    limits = gated(sources)
+    if not limits:
+        return None
+    context.gated = [name for name, _, _ in limits]
+    context.gatekeeper = ray.remote(GateKeeper).options(num_cpus=0, max_concurrency=100_000).remote(limits)
+    return context.gatekeeper
 
 
 # ---------------------------------------------------------------- the executor
@@ -196,17 +217,21 @@ class RayExecutor(Executor):
 
     @classmethod
     async def start(cls, *, address: str | None, context: RunContext, secrets: RunSecrets,
-                    stores: dict[str, Any], mission_scope: Any) -> RayExecutor:
+                    stores: dict[str, Any], mission_scope: Any, http: Any) -> RayExecutor:
         ray = import_ray()
         started = await asyncio.to_thread(connect, ray, address)
         try:
             pool = _pool(ray)
+            keeper = _gatekeeper(ray, secrets.sources, context)
         except Exception as exc:
             if started:
                 ray.shutdown()
             raise ExecutorUnavailable(f"the Ray workers did not start: {_first_line(exc)}") from None
+        for name in context.gated:  # the driver's own requests pass the same gates
+            http.source(name).share_gates(RemoteGate(keeper, name))
         executor = cls(ray, pool, uuid.uuid4().hex, ray.put(context), secrets, stores, started)
         executor.mission_scope = mission_scope
+        executor.keeper = keeper
         try:
             await asyncio.gather(*(executor._open(w) for w in pool.workers))
         except Exception as exc:
@@ -239,7 +264,7 @@ class RayExecutor(Executor):
             scope = self._scope_ref(spec.scope_vars)
             spec.scope_vars = None
         snapshots = {name: self._snapshot(name, version) for name, version in spec.stores.items()}
-        result = await self._call(spec, snapshots, scope)
+        result = await self._call(unit, spec, snapshots, scope)
         await unit.absorb(result)
 
     def _scope_ref(self, shipment: LoopShipment) -> Any:
@@ -248,6 +273,7 @@ class RayExecutor(Executor):
         return shipment.handle
 
     mission_scope: Any = None  # the driver's: flattening a loop's scope stops there
+    keeper: Any = None  # the run's GateKeeper actor, if any
 
     def _snapshot(self, name: str, version: int) -> Any:
         ref = self._snapshots.get((name, version))
@@ -257,12 +283,14 @@ class RayExecutor(Executor):
             ref = self._snapshots[(name, version)] = self.ray.put(self.stores[name].items())
         return ref
 
-    async def _call(self, spec: Any, snapshots: dict[str, Any], scope: Any) -> UnitResult:
+    async def _call(self, unit: Unit, spec: Any, snapshots: dict[str, Any], scope: Any) -> UnitResult:
+        unit_id = uuid.uuid4().hex
         for _ in range(3):
             worker = self.pool.least_busy()
             worker.load += 1
             try:
-                result = await self._await(worker.actor.run_unit.remote(self.run_id, spec, snapshots, scope))
+                ref = worker.actor.run_unit.remote(self.run_id, unit_id, spec, snapshots, scope)
+                result = await self._await(ref, unit, worker, unit_id)
             finally:
                 worker.load -= 1
             if not (isinstance(result, str) and result == _NEEDS_RUN):
@@ -273,13 +301,16 @@ class RayExecutor(Executor):
                 continue
         raise RunError("runtime", "no Ray worker could open the run")
 
-    async def _await(self, ref: Any) -> Any:
+    async def _await(self, ref: Any, unit: Unit, worker: _Worker, unit_id: str) -> Any:
         ray = self.ray
         try:
             return await ref
         except asyncio.CancelledError:
             ray.cancel(ref)  # cancels the remote coroutine: its HTTP requests are aborted
-            await asyncio.shield(self._settled(ref))
+            late = await asyncio.shield(self._settled(ref))
+            if late is not None:
+                return late  # it had ended before the cancellation reached it: keep what it did
+            await asyncio.shield(self._note_cancelled_at(unit, worker, unit_id))
             raise
         except ray.exceptions.RayActorError as exc:
             raise RunError("runtime", f"the Ray worker running this unit died ({_first_line(exc)})") from None
@@ -288,12 +319,21 @@ class RayExecutor(Executor):
         except ray.exceptions.RayTaskError as exc:
             raise RunError("runtime", f"a Ray worker failed: {_first_line(exc)}") from None
 
-    async def _settled(self, ref: Any) -> None:
-        """Wait until a cancelled unit has really stopped (§7.1: nothing outlives its stage)."""
+    async def _settled(self, ref: Any) -> UnitResult | None:
+        """Wait until a cancelled unit has really stopped (§7.1: nothing outlives its stage);
+        its result if it had finished all the same."""
         try:
-            await asyncio.wait_for(asyncio.wrap_future(ref.future()), CANCEL_GRACE_S)
-        except BaseException:
-            pass
+            result = await asyncio.wait_for(asyncio.wrap_future(ref.future()), CANCEL_GRACE_S)
+        except Exception:
+            return None
+        return result if isinstance(result, UnitResult) else None
+
+    async def _note_cancelled_at(self, unit: Unit, worker: _Worker, unit_id: str) -> None:
+        try:
+            span = await asyncio.wait_for(worker.actor.cancelled_at.remote(self.run_id, unit_id), CANCEL_GRACE_S)
+        except Exception:
+            return
+        unit.cancelled_at(span)
 
     async def close(self) -> None:
         ray = self.ray
@@ -304,6 +344,9 @@ class RayExecutor(Executor):
             except TimeoutError:
                 pass
         self._snapshots.clear()
+        if self.keeper is not None:
+            ray.kill(self.keeper)
+            self.keeper = None
         if self.started_ray:
             _POOLS.clear()
             await asyncio.to_thread(ray.shutdown)

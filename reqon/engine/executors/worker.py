@@ -8,6 +8,7 @@ context variable, so the many units an async worker runs at once never mix.
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from typing import Any
 
 from reqon import ast
 from reqon.engine.evaluator import Evaluator, Hooks, Invocation
+from reqon.engine.executors.gates import RemoteGate
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.engine.units import BranchSpec, ErrorData, IterationsSpec, LoopId, UnitResult, loop_id, walk
 from reqon.errors import RunError
 from reqon.http.credentials import Credentials
-from reqon.http.model import HttpResponse, SourceSettings
+from reqon.http.model import SourceSettings
 from reqon.http.secrets import Secrets
 from reqon.stores.base import JsonObject, Snapshot, prepare_records
 from reqon.stores.memory import RecordTable
@@ -37,6 +39,8 @@ class RunContext:
     default_source: str | None
     checkpoints: dict[str, dict[str, Any]]
     stores: dict[str, tuple[str, str]]  # name -> (kind, target)
+    gatekeeper: Any = None  # the run's GateKeeper actor, for sources with rateLimit or maxInFlight
+    gated: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,10 +132,6 @@ class _UnitHooks(Hooks):
         _CURRENT.get().result.warnings.append((message, span))
 
 
-def _count_response(response: HttpResponse) -> None:
-    _CURRENT.get().result.requests += 1
-
-
 class WorkerEngine:
     """One run's engine inside a worker process."""
 
@@ -143,6 +143,8 @@ class WorkerEngine:
         self.loops: dict[LoopId, ast.For] = _loops_of(context.mission)
         self.bases: dict[tuple[str, int], RecordTable] = {}
         self._mission_vars: dict[str, Value] | None = None
+        self._reported = 0
+        self.cancelled: dict[str, ast.Span | None] = {}  # unit id -> the step running when cancelled
 
     @classmethod
     async def open(cls, context: RunContext, sealed: RunSecrets) -> WorkerEngine:
@@ -151,13 +153,14 @@ class WorkerEngine:
         if sealed.sources:
             from reqon.http.client import HttpRuntime
             http = await HttpRuntime.open(sealed.sources, Credentials(sealed.credentials, {}), secrets)
+            for name in context.gated:
+                http.source(name).share_gates(RemoteGate(context.gatekeeper, name))
         stores = {name: UnitStore(name, kind, target) for name, (kind, target) in context.stores.items()}
         expressions = Expressions(stores, context.files)
         scope = Scope(None, {"errors": []})
         fetcher = FetchPlanner(expressions=expressions, http=http, default_source=context.default_source,
                                checkpoints=_Checkpoints(context.checkpoints),  # type: ignore[arg-type]
                                mission_scope=scope)
-        fetcher.on_response = _count_response
         evaluator = Evaluator(mission=context.mission, stores=stores, expressions=expressions, fetcher=fetcher,
                               mission_scope=scope, hooks=_UnitHooks())
         return cls(context, evaluator, secrets, http)
@@ -171,18 +174,33 @@ class WorkerEngine:
             del self.bases[old]
         self.bases[(name, version)] = RecordTable(dict(items))
 
-    async def run(self, spec: BranchSpec | IterationsSpec, scope_vars: dict[str, Value] | None = None) -> UnitResult:
+    async def run(self, spec: BranchSpec | IterationsSpec, scope_vars: dict[str, Value] | None,
+                  unit_id: str) -> UnitResult:
         book = _Book({name: self.bases[(name, version)] for name, version in spec.stores.items()})
         _CURRENT.set(book)  # each unit runs in its own task, hence its own context
         self._use_mission_vars(spec.mission_vars)
+        inv = Invocation(self.ev.actions[spec.action], spec.action if isinstance(spec, BranchSpec) else spec.branch,
+                         spec.stage, spec.branch_index)
         try:
             if isinstance(spec, BranchSpec):
-                await self._branch(spec, book.result)
+                await self.ev.invoke(inv)
             else:
-                await self._iterations(spec, scope_vars or {}, book.result)
+                await self._iterations(spec, scope_vars or {}, inv, book.result)
         except RunError as exc:
             book.result.error = ErrorData.of(exc, self.secrets.redact)
+        except asyncio.CancelledError:
+            self.cancelled[unit_id] = inv.cancelled_at
+            raise
+        finally:
+            book.result.checkpoints.update(inv.checkpoints)
+            book.result.requests = self._requests_since_last()
         return book.result
+
+    def _requests_since_last(self) -> int:
+        """Requests sent since the last unit reported: every one is counted once, by some unit."""
+        sent = self.http.requests_sent if self.http is not None else 0
+        count, self._reported = sent - self._reported, sent
+        return count
 
     def _use_mission_vars(self, variables: dict[str, Value]) -> None:
         """Units running together belong to one stage and share its mission scope (`errors`)."""
@@ -191,22 +209,14 @@ class WorkerEngine:
             self.ev.mission_scope.vars.update(variables)
             self._mission_vars = variables
 
-    async def _branch(self, spec: BranchSpec, result: UnitResult) -> None:
-        inv = Invocation(self.ev.actions[spec.action], spec.action, spec.stage, spec.branch_index)
-        await self.ev.invoke(inv)
-        result.checkpoints.update(inv.checkpoints)
-
-    async def _iterations(self, spec: IterationsSpec, scope_vars: dict[str, Value], result: UnitResult) -> None:
+    async def _iterations(self, spec: IterationsSpec, scope_vars: dict[str, Value], inv: Invocation,
+                          result: UnitResult) -> None:
         ev = self.ev
-        inv = Invocation(ev.actions[spec.action], spec.branch, spec.stage, spec.branch_index)
         step = self.loops[spec.loop]
         scope = Scope(ev.mission_scope, dict(scope_vars))
-        try:
-            for n, bindings in spec.iterations:
-                await ev.iteration(step.body, scope, bindings, inv)
-                result.completed.append(n)
-        finally:
-            result.checkpoints.update(inv.checkpoints)
+        for n, bindings in spec.iterations:
+            await ev.iteration(step.body, scope, bindings, inv)
+            result.completed.append(n)
 
     async def close(self) -> None:
         if self.http is not None:
