@@ -7,10 +7,14 @@ client's CPU; its latency is added by the server with `asyncio.sleep`):
 * fanout_par  the same work with the item GETs in a `for … parallel` loop, concurrency 10
 * wide        10 parallel branches, each paginating 20 pages at 20 ms
 * throughput  a `for … parallel` loop, concurrency 50, zero latency, one GET + one store write each
+* fanout50    2,000 item GETs at 20 ms in a `for … parallel` loop, concurrency 50 (local executor)
+* fanout_ray  the same with `--executor ray` on a local Ray instance started by the run (issue 15)
+* fanout_ray4 the same on a simulated 4-node cluster (`ray.cluster_utils.Cluster`, one CPU per node)
 
 For each: wall time of the stage that does the work (from `--json-log`), the ideal
 time N/C × L, their ratio, the whole process's wall time and its peak RSS.
-Also: `reqon run` start-up (a mission with one trivial stage and no request).
+Also: `reqon run` start-up (a mission with one trivial stage and no request), and with
+`--ray` the start-up cost of `--executor ray` (a local Ray instance and its workers).
 
 Run:  .venv/bin/python -m bench.engine [--scenario NAME ...] [--items 2008]
 """
@@ -37,12 +41,13 @@ class Result:
     process_s: float
     peak_mb: float
     extra: str = ""
+    cpu_s: float = 0.0
 
     def row(self) -> str:
         ratio = f"{self.stage_s / self.ideal_s:.3f}x" if self.ideal_s else "—"
         ideal = f"{self.ideal_s:.2f}" if self.ideal_s else "—"
         return (f"| {self.name} | {self.stage_s:.2f} | {ideal} | {ratio} | {self.process_s:.2f} | "
-                f"{self.peak_mb:.0f} | {self.extra} |")
+                f"{self.cpu_s:.2f} | {self.peak_mb:.0f} | {self.extra} |")
 
 
 class Server:
@@ -116,14 +121,30 @@ def throughput_body(items: int) -> str:
 """
 
 
-def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, float]:
+def fanout50_body(items: int) -> str:
+    return f"""
+  action List {{
+    get "/pages" {{ params: {{ size: 1000, total: {items} }}, paginate: page(page, 1000) }}
+    store response -> items {{ key: toString(.id) }}
+  }}
+  action Fetch {{
+    concurrency: 50
+    for item in items parallel {{
+      get "/items/{{item.id}}"
+    }}
+  }}
+  run List then Fetch
+"""
+
+
+def run_reqon(mission: str, workdir: Path, *extra: str) -> tuple[dict[int, float], float, float]:
     """Run a mission; return stage durations (s) from the JSON log, wall time and peak RSS (MB)."""
     path = workdir / "bench.vague"
     path.write_text(mission)
     reqon = Path(sys.executable).with_name("reqon")
     started = time.perf_counter()
     process = subprocess.Popen([str(reqon), "run", str(path), "--json-log", "--no-progress",
-                                "--data-dir", str(workdir / "data")],
+                                "--data-dir", str(workdir / "data"), *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=workdir)
     assert process.stderr is not None
     log = process.stderr.read()
@@ -137,7 +158,11 @@ def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, flo
         event = json.loads(line)
         if event.get("event") == "stage.end":
             stages[event["stage"]] = event["durationMs"] / 1000
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     return stages, wall, usage.ru_maxrss / 1024
+
+
+LAST_CPU = [0.0]  # CPU seconds (user + system) of the last `reqon run`: steadier than wall time under load
 
 
 def scenario(name: str, items: int, slow: Server, fast: Server, workdir: Path) -> Result:
@@ -161,7 +186,59 @@ def scenario(name: str, items: int, slow: Server, fast: Server, workdir: Path) -
         stages, wall, peak = run_reqon(_mission("Throughput", throughput_body(n), fast.url), workdir)
         rate = n / stages[2]
         return Result(name, stages[2], 0.0, wall, peak, f"{n} iterations, {rate:,.0f} iterations/s")
+    if name in ("fanout50", "fanout_ray", "fanout_ray4"):
+        return fanout50(name, 2000, slow, workdir)
     raise ValueError(name)
+
+
+def fanout50(name: str, items: int, slow: Server, workdir: Path) -> Result:
+    """2,000 GETs of 20 ms at concurrency 50: ideal 0.8 s; with Ray, the per-unit overhead too."""
+    extra: tuple[str, ...] = ()
+    cluster = None
+    if name == "fanout_ray":
+        extra = ("--executor", "ray")
+    elif name == "fanout_ray4":
+        cluster = _four_nodes()
+        extra = ("--executor", "ray", "--ray-address", cluster.address)
+    try:
+        stages, wall, peak = run_reqon(_mission("Fanout50", fanout50_body(items), slow.url), workdir, *extra)
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+    ideal = items / 50 * LATENCY_MS / 1000
+    note = f"{items} requests, concurrency 50"
+    if extra:
+        from reqon.engine.executors.ray_executor import MAX_CHUNK
+        chunk = max(1, min(MAX_CHUNK, items // 200))
+        units = -(-items // chunk)
+        per_unit_ms = (stages[2] - ideal) * 50 / units * 1000
+        note += f", {units} units of {chunk} iterations, overhead {per_unit_ms:.1f} ms per unit"
+    return Result(name, stages[2], ideal, wall, peak, note)
+
+
+def _four_nodes() -> object:
+    """A simulated 4-node Ray cluster on this machine, loopback only, one CPU per node."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    from ray.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(3):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    return cluster
+
+
+def ray_startup(workdir: Path) -> float:
+    """What `--executor ray` adds to a run that starts its own local Ray instance (best of 3)."""
+    path = workdir / "startup.vague"
+    reqon = Path(sys.executable).with_name("reqon")
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([str(reqon), "run", str(path), "-q", "--data-dir", str(workdir / "data"),
+                        "--executor", "ray"], check=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def startup(workdir: Path) -> float:
@@ -181,16 +258,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", nargs="*", default=["fanout", "fanout_par", "wide", "throughput"])
     parser.add_argument("--items", type=int, default=2008)
+    parser.add_argument("--ray", action="store_true", help="also measure the start-up of --executor ray")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N per scenario (a shared machine)")
     args = parser.parse_args()
     slow, fast = Server(LATENCY_MS), Server(0)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            print("| scenario | work s | ideal s | ratio | process s | peak RSS MB | notes |")
-            print("|---|---:|---:|---:|---:|---:|---|")
+            print("| scenario | work s | ideal s | ratio | process s | CPU s | peak RSS MB | notes |")
+            print("|---|---:|---:|---:|---:|---:|---:|---|")
             for name in args.scenario:
-                print(scenario(name, args.items, slow, fast, workdir).row(), flush=True)
-            print(f"\n`reqon run` start-up (trivial mission, best of 5): {startup(workdir):.3f} s")
+                runs = []
+                for _ in range(args.repeat):
+                    runs.append(scenario(name, args.items, slow, fast, workdir))
+                    runs[-1].cpu_s = LAST_CPU[0]
+                print(min(runs, key=lambda r: r.stage_s).row(), flush=True)
+            local = startup(workdir)
+            print(f"\n`reqon run` start-up (trivial mission, best of 5): {local:.3f} s")
+            if args.ray:
+                ray = ray_startup(workdir)
+                print(f"`reqon run --executor ray` start-up (local Ray instance, best of 3): {ray:.3f} s "
+                      f"({ray - local:+.3f} s)")
     finally:
         slow.close()
         fast.close()
