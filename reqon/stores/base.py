@@ -20,6 +20,7 @@ from reqon.errors import RunError
 JsonObject = dict[str, Any]
 Records = list[tuple[str, JsonObject]]
 Snapshot = list[JsonObject]
+Items = list[tuple[str, JsonObject]]  # (key, record) pairs in key order
 
 PARTIAL_FIELD = "_partial"
 _EXACT_INT_LIMIT = 2**53
@@ -54,7 +55,7 @@ class Store(Protocol):
         """How many records the store holds, in constant time."""
         ...
 
-    def items(self) -> list[tuple[str, JsonObject]]:
+    def items(self) -> Items:
         """(key, record) pairs in key order: what a remote executor ships as a snapshot."""
         ...
 

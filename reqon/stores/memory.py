@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reqon.stores.base import (
+    Items,
     JsonObject,
     Records,
     Snapshot,
@@ -84,7 +85,7 @@ class MemoryStore:
     def count(self) -> int:
         return len(self._table)
 
-    def items(self) -> list[tuple[str, JsonObject]]:
+    def items(self) -> Items:
         return self._table.versioned_items()[1]
 
     async def flush(self) -> None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reqon import ast
-from reqon.engine.evaluator import Evaluator, Hooks, Invocation
+from reqon.engine.evaluator import Evaluator, Hooks
+from reqon.engine.model import Invocation
 from reqon.engine.executors.gates import RemoteGate
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
@@ -24,7 +25,7 @@ from reqon.errors import RunError
 from reqon.http.credentials import Credentials
 from reqon.http.model import SourceSettings
 from reqon.http.secrets import Secrets
-from reqon.stores.base import JsonObject, Snapshot, prepare_records
+from reqon.stores.base import Items, JsonObject, Snapshot, prepare_records
 from reqon.stores.memory import RecordTable
 
 Value = Any
@@ -101,7 +102,7 @@ class UnitStore:
     def count(self) -> int:
         return len(_CURRENT.get().table(self.name))
 
-    def items(self) -> list[tuple[str, JsonObject]]:
+    def items(self) -> Items:
         return _CURRENT.get().table(self.name).versioned_items()[1]
 
     async def flush(self) -> None:
