@@ -10,6 +10,8 @@ client's CPU; its latency is added by the server with `asyncio.sleep`):
 * fanout50    2,000 item GETs at 20 ms in a `for … parallel` loop, concurrency 50 (local executor)
 * fanout_ray  the same with `--executor ray` on a local Ray instance started by the run (issue 15)
 * fanout_ray4 the same on a simulated 4-node cluster (`ray.cluster_utils.Cluster`, one CPU per node)
+* unit_ray    100 trivial branches one after another (`maxConcurrency: 1`) with `--executor ray`:
+              the round trip of one unit, driver to worker and back (unit_local: the same, local)
 
 For each: wall time of the stage that does the work (from `--json-log`), the ideal
 time N/C × L, their ratio, the whole process's wall time and its peak RSS.
@@ -186,6 +188,13 @@ def scenario(name: str, items: int, slow: Server, fast: Server, workdir: Path) -
         stages, wall, peak = run_reqon(_mission("Throughput", throughput_body(n), fast.url), workdir)
         rate = n / stages[2]
         return Result(name, stages[2], 0.0, wall, peak, f"{n} iterations, {rate:,.0f} iterations/s")
+    if name in ("unit_ray", "unit_local"):
+        branches = "\n".join(f"  action B{i} {{ let x = {i} }}" for i in range(100))
+        names = ", ".join(f"B{i}" for i in range(100))
+        body = f"{branches}\n  run [{names}] {{ maxConcurrency: 1 }}\n"
+        extra = ("--executor", "ray") if name == "unit_ray" else ()
+        stages, wall, peak = run_reqon(_mission("Units", body, slow.url), workdir, *extra)
+        return Result(name, stages[1], 0.0, wall, peak, f"100 units in a row: {stages[1] * 10:.2f} ms per unit")
     if name in ("fanout50", "fanout_ray", "fanout_ray4"):
         return fanout50(name, 2000, slow, workdir)
     raise ValueError(name)
@@ -210,9 +219,7 @@ def fanout50(name: str, items: int, slow: Server, workdir: Path) -> Result:
     if extra:
         from reqon.engine.executors.ray_executor import MAX_CHUNK
         chunk = max(1, min(MAX_CHUNK, items // 200))
-        units = -(-items // chunk)
-        per_unit_ms = (stages[2] - ideal) * 50 / units * 1000
-        note += f", {units} units of {chunk} iterations, overhead {per_unit_ms:.1f} ms per unit"
+        note += f", {-(-items // chunk)} units of {chunk} iterations"
     return Result(name, stages[2], ideal, wall, peak, note)
 
 

@@ -371,15 +371,14 @@ class Evaluator:
     def mission_vars(self) -> dict[str, Value]:
         return dict(self.mission_scope.vars)
 
-    def reads(self, nodes: tuple[Any, ...]) -> dict[str, int]:
-        """The stores that code under `nodes` may read, with their versions: a remote unit
+    def reads(self, root: ast.Action | ast.For) -> dict[str, int]:
+        """The stores that code under `root` may read, with their versions: a remote unit
         gets a snapshot of each, taken when it starts."""
-        key = id(nodes)
-        names = self._reads.get(key)
+        names = self._reads.get(id(root))  # AST nodes live as long as the run
         if names is None:
-            reached = reachable_actions(nodes, self.actions)
-            used = names_used([*nodes, *reached, *self.transforms.values()])
-            names = self._reads[key] = sorted(used & set(self.stores))
+            reached = reachable_actions([root], self.actions)
+            used = names_used([root, *reached, *self.transforms.values()])
+            names = self._reads[id(root)] = sorted(used & set(self.stores))
         return {name: self.store_versions.get(name, 0) for name in names}
 
     async def absorb(self, result: UnitResult, inv: Invocation) -> None:
@@ -411,7 +410,7 @@ class BranchUnit:
 
     def describe(self) -> BranchSpec:
         ev, inv = self.ev, self.inv
-        return BranchSpec(inv.branch, inv.stage, inv.branch_index, ev.mission_vars(), ev.reads((inv.action,)))
+        return BranchSpec(inv.branch, inv.stage, inv.branch_index, ev.mission_vars(), ev.reads(inv.action))
 
     async def absorb(self, result: UnitResult) -> None:
         ev, inv = self.ev, self.inv
@@ -445,7 +444,7 @@ class _IterationsUnit:
         name = shipment.step.var.name
         iterations = [(n, {name: shipment.items[n], **shipment.bindings(n)}) for n in self.chunk]
         return IterationsSpec(inv.action.name.name, inv.branch, inv.stage, inv.branch_index, loop_id(shipment.step),
-                              iterations, shipment, ev.mission_vars(), ev.reads(shipment.step.body))
+                              iterations, shipment, ev.mission_vars(), ev.reads(shipment.step))
 
     async def absorb(self, result: UnitResult) -> None:
         await self.ev.absorb(result, self.inv)

@@ -235,3 +235,37 @@ def test_the_server_sees_a_cancelled_remote_branch_aborted(ray_cluster: RayClust
         time.sleep(0.01)
     assert server.stats.aborted == 1
     assert server.stats.in_flight == 0
+
+
+def test_remote_units_read_snapshots_of_stores_and_their_own_writes(ray_cluster: RayCluster, tmp_path: Path,
+                                                                    make_server: MakeServer) -> None:
+    server = make_server()
+    text = f"""mission Reads {{
+  {SOURCE}
+  store items: memory("items")
+  store out: memory("out")
+  action Fill {{ store [{{ id: "a", v: 1 }}, {{ id: "b", v: 2 }}] -> items }}
+  action Lookup {{
+    get "/slow" {{ params: {{ ms: 10 }} }}
+    store {{ id: "lookup", b: items["b"].v, count: length(items) }} -> out
+  }}
+  action Grow {{
+    store {{ id: "c", v: 3 }} -> items
+    store {{ id: "grow", seen: length(items), c: items["c"].v }} -> out
+  }}
+  action Loop {{
+    concurrency: 2
+    for k in ["a", "b"] parallel {{
+      store {{ id: "loop-" + k, v: items[k].v }} -> out
+    }}
+  }}
+  run Fill then [Lookup, Grow] then Loop
+}}
+"""
+    result = run_mission_text(text, tmp_path, "--executor", "ray", url=server.url)
+    assert result.code == 0, result.stderr
+    out = result.keyed("out", "id")
+    assert out["lookup"] == {"id": "lookup", "b": 2, "count": 2}  # the snapshot taken when it started
+    assert out["grow"] == {"id": "grow", "seen": 3, "c": 3}  # its own write on top of it
+    assert out["loop-a"]["v"] == 1 and out["loop-b"]["v"] == 2
+    assert sorted(r["id"] for r in result.stores["items"]) == ["a", "b", "c"]  # written once, by the driver
