@@ -130,6 +130,7 @@ class LocalExecutor(Executor):
 
 LOCAL = LocalExecutor()
 
+
 Run = Callable[[int], Awaitable[None]]
 Settled = Callable[[int, Outcome], None]
 
