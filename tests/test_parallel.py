@@ -524,7 +524,7 @@ def test_concurrent_upserts_into_one_store_lose_nothing(tmp_path: Path, make_ser
     fields = [f"f{i}" for i in range(1, 9)]
     branch = """
   action %s {
-    get "/slow" { params: { ms: 200 } }
+    get "/slow" { params: { ms: 600 } }
     store { id: "shared", %s: true } -> merged { upsert: true }
   }
 """
