@@ -23,7 +23,7 @@ from reqon import ast
 from reqon import values as V
 from reqon.engine.checkpoints import CheckpointFile
 from reqon.errors import ConfigError, RunError
-from reqon.engine.evaluator import Evaluator
+from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.http.model import SourceSettings
@@ -162,7 +162,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         _refuse_unsupported(mission)
         stores = _open_stores(mission, options.data_dir) if open_stores else {}
         mission_scope = Scope(None, {"errors": []})
-        expressions = Expressions(stores, files)
+        expressions = Expressions(stores, files, schemas=schemas_of(mission))
         secrets = Secrets()
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
