@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -31,8 +32,13 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final, NamedTuple
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
+
+# httpx's package imports its command-line tool (click, rich, pygments: some 50 ms) whenever
+# click is installed, as it is next to Ray (`reqon[ray]`). reqon never uses that tool; a
+# None entry makes its import fail, and httpx then keeps a stub in its place.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx  # noqa: E402
+from httpx_aiohttp import AiohttpTransport  # noqa: E402
 
 from reqon import __version__
 from reqon.http.auth import SECRET_SETTINGS, OAuth2, TokenReply, make_auth

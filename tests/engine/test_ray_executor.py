@@ -269,3 +269,17 @@ def test_remote_units_read_snapshots_of_stores_and_their_own_writes(ray_cluster:
     assert out["grow"] == {"id": "grow", "seen": 3, "c": 3}  # its own write on top of it
     assert out["loop-a"]["v"] == 1 and out["loop-b"]["v"] == 2
     assert sorted(r["id"] for r in result.stores["items"]) == ["a", "b", "c"]  # written once, by the driver
+
+
+def test_a_mission_with_wait_is_refused_on_ray(ray_cluster: RayCluster, tmp_path: Path) -> None:
+    text = """mission Waits {
+  store s: memory("s")
+  action Hold { wait { path: "/cb", timeout: 1s } store { id: "x" } -> s }
+  run Hold
+}
+"""
+    result = run_mission_text(text, tmp_path, "--executor", "ray", "--webhook", "--webhook-port", "0")
+    assert result.code == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert ("action Hold uses 'wait', which --executor ray does not run yet (the webhook server lives on the "
+            "driver): run it with the local executor") in result.stderr
