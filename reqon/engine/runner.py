@@ -32,6 +32,7 @@ from reqon.http.model import SourceSettings
 
 if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
+    from reqon.http.credentials import Credentials
     from reqon.http.webhooks import WebhookServer  # aiohttp's web server loads only with --webhook…
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
@@ -57,6 +58,8 @@ class RunOptions:
     progress: bool | None = None
     overrides: Overrides = field(default_factory=Overrides)
     resume: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
     webhook: WebhookSettings | None = None  # --webhook…: start the server for this run (§8.1)
     trigger: str = "manual"  # what started the run: manual, schedule or once (`reqon runs`)
 
@@ -86,6 +89,9 @@ class Prepared:
     http: HttpRuntime | None
     evaluator: Evaluator
     secrets: Secrets
+    files: dict[str, str] = field(default_factory=dict)
+    sources: list[SourceSettings] = field(default_factory=list)
+    credentials: Credentials | None = None
 
 
 class ConfigFailure(Exception):
@@ -100,6 +106,7 @@ def run_command(args: Any) -> int:
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
                          overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
+                         executor=args.executor, ray_address=args.ray_address,
                          webhook=webhook_settings(args))
     return run_path(args.path, options, mission_name=args.mission, dry=args.dry_run)
 
@@ -228,7 +235,8 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         openapi = await _openapi_sources(mission, expressions, mission_scope)
         sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
-        http = await _open_http(sources, options, secrets) if sources else None
+        credentials = _credentials(sources, options) if sources else None
+        http = await _open_http(sources, credentials, secrets) if credentials is not None else None
         checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
     except (ConfigError, RunError) as exc:
         raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
@@ -237,16 +245,46 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
                            checkpoints=checkpoints, mission_scope=mission_scope, openapi=openapi)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
                           mission_scope=mission_scope, webhooks=hooks)
-    return Prepared(mission, stores, http, evaluator, secrets)
+    return Prepared(mission, stores, http, evaluator, secrets, files, sources, credentials)
 
 
-async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets: Secrets) -> HttpRuntime:
+def _credentials(sources: list[SourceSettings], options: RunOptions) -> Credentials:
     from reqon.http.credentials import Credentials, load_auth_file
-    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
     env = dict(os.environ)
     names = {s.name for s in sources}
     auth_file = load_auth_file(Path(options.auth_file), env, names) if options.auth_file else None
-    return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets)
+    return Credentials(auth_file, env)
+
+
+async def _open_http(sources: list[SourceSettings], credentials: Credentials, secrets: Secrets) -> HttpRuntime:
+    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
+    return await HttpRuntime.open(sources, credentials, secrets)
+
+
+async def _start_executor(mission: ast.Mission, prepared: Prepared, options: RunOptions) -> None:
+    """`--executor ray`: ship the run to the cluster's workers (docs/scaling.md); exit 3 if it cannot."""
+    if options.executor != "ray":
+        return
+    from reqon.engine.executors.ray_executor import ExecutorUnavailable, RayExecutor
+    from reqon.engine.executors.worker import RunContext, RunSecrets
+    for action in mission.actions:
+        if has_wait(action.steps):
+            raise ConfigFailure(f"action {action.name.name} uses 'wait', which --executor ray does not run yet "
+                                "(the webhook server lives on the driver): run it with the local executor")
+    ev = prepared.evaluator
+    checkpoints = ev.fetcher.checkpoints
+    context = RunContext(mission, prepared.files, ev.fetcher.default_source,
+                         checkpoints.entries() if checkpoints is not None else {},
+                         {d.name.name: (d.kind.name, d.target) for d in mission.stores})
+    credentials = prepared.credentials
+    resolved = {s.name: credentials.settings(s) for s in prepared.sources} if credentials is not None else {}
+    secrets = RunSecrets(prepared.sources, resolved, prepared.secrets.values())
+    try:
+        ev.executor = await RayExecutor.start(address=options.ray_address, context=context, secrets=secrets,
+                                              stores=prepared.stores, mission_scope=ev.mission_scope,
+                                              http=prepared.http)
+    except ExecutorUnavailable as exc:
+        raise ConfigFailure(str(exc)) from None
 
 
 async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope) -> dict[str, OpenApiSource]:
@@ -341,7 +379,13 @@ async def _run_with(mission: ast.Mission, files: dict[str, str], options: RunOpt
         prepared = await prepare(mission, files, options, webhooks=server)
     except ConfigFailure as exc:
         return _config_error(str(exc))
+    try:
+        await _start_executor(mission, prepared, options)
+    except ConfigFailure as exc:
+        await _close_all(prepared)
+        return _config_error(str(exc))
     reporter = _reporter(mission, options, prepared)
+    reporter.executor(prepared.evaluator.executor)
     prepared.evaluator.hooks = reporter
     prepared.evaluator.fetcher.on_response = reporter.request
     prepared.evaluator.fetcher.on_warning = reporter.validation_warning
@@ -481,6 +525,7 @@ async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter
 
 
 async def _close_all(prepared: Prepared) -> str | None:
+    await prepared.evaluator.executor.close()
     problem = None
     for store in prepared.stores.values():
         try:
@@ -527,9 +572,13 @@ def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> 
     tty = sys.stderr.isatty()
     progress = options.progress if options.progress is not None else tty
     http = prepared.http
+    ev = prepared.evaluator
+
+    def requests() -> int:
+        return (http.requests_sent if http else 0) + ev.remote_requests
     return Reporter(mission=mission.name.name, verbose=options.verbose, quiet=options.quiet,
                     json_log=options.json_log, progress=progress, colour=use_colour(sys.stderr),
-                    redact=prepared.secrets.redact, requests=lambda: http.requests_sent if http else 0)
+                    redact=prepared.secrets.redact, requests=requests)
 
 
 # ---------------------------------------------------------------- dry run
