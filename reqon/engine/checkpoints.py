@@ -30,6 +30,10 @@ class CheckpointFile:
             raise ConfigError(f"sync checkpoints {self.path} are damaged: expected a JSON object")
         return data
 
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """A copy of every checkpoint, for remote workers (they stage, the driver commits)."""
+        return {key: dict(entry) for key, entry in self._entries.items()}
+
     def synced_at(self, key: str) -> str | None:
         entry = self._entries.get(key)
         value = entry.get("syncedAt") if isinstance(entry, dict) else None

@@ -26,10 +26,14 @@ from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
+from reqon.engine.openapi_sources import OpenApiSource
+from reqon.engine.waiting import Webhooks
 from reqon.http.model import SourceSettings
 
 if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
+    from reqon.http.credentials import Credentials
+    from reqon.http.webhooks import WebhookServer  # aiohttp's web server loads only with --webhook…
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
 from reqon.engine.runstate import RunState, console_notice, mission_lock_path
@@ -56,6 +60,28 @@ class RunOptions:
     overrides: Overrides = field(default_factory=Overrides)
     resume: bool = False
     proxy: bool = True  # honour HTTP(S)_PROXY / NO_PROXY (--no-proxy turns it off)
+    executor: str = "local"
+    ray_address: str | None = None
+    webhook: WebhookSettings | None = None  # --webhook…: start the server for this run (§8.1)
+    trigger: str = "manual"  # what started the run: manual, schedule or once (`reqon runs`)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run ended, for the daemon's log and exit code."""
+
+    status: str  # succeeded, failed, interrupted, timed out or configuration error
+    code: int
+    duration_s: float
+    records: int = 0
+    message: str = ""
 
 
 @dataclass
@@ -65,6 +91,9 @@ class Prepared:
     http: HttpRuntime | None
     evaluator: Evaluator
     secrets: Secrets
+    files: dict[str, str] = field(default_factory=dict)
+    sources: list[SourceSettings] = field(default_factory=list)
+    credentials: Credentials | None = None
 
 
 class ConfigFailure(Exception):
@@ -79,7 +108,8 @@ def run_command(args: Any) -> int:
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
                          overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
-                         proxy=getattr(args, "proxy", True))
+                         proxy=getattr(args, "proxy", True), executor=args.executor,
+                         ray_address=args.ray_address, webhook=webhook_settings(args))
     return run_path(args.path, options, mission_name=args.mission, dry=args.dry_run)
 
 
@@ -93,6 +123,11 @@ def run_path(path: str, options: RunOptions, *, mission_name: str | None = None,
         print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
         return EXIT_USAGE
     loaded = load_path(path)
+    if not loaded.has_errors:
+        try:
+            _load_local_documents(loaded.missions)
+        except ConfigError as exc:
+            return _config_error(str(exc))
     diagnostics = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
     errors = [d for d in diagnostics if d.is_error]
     shown = errors if options.quiet else diagnostics
@@ -109,6 +144,44 @@ def run_path(path: str, options: RunOptions, *, mission_name: str | None = None,
     if dry:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
+
+
+def _load_local_documents(missions: list[ast.Mission]) -> None:
+    """A local OpenAPI document that cannot be used is a configuration error of the run
+    (exit 3, §3.1.6), found before the checker would call it E213 (exit 2)."""
+    from reqon.engine.openapi_sources import load_local
+    from reqon.openapi.document import is_url
+    for mission in missions:
+        for source in mission.sources:
+            if source.document is not None and not is_url(source.document):
+                load_local(source)
+
+
+def webhook_settings(args: Any) -> WebhookSettings | None:
+    """--webhook, or any of --webhook-port/-host/-url, which imply it (§8)."""
+    port, host, url = args.webhook_port, args.webhook_host, args.webhook_url
+    if not (args.webhook or port is not None or host is not None or url is not None):
+        return None
+    return WebhookSettings(host=host or "127.0.0.1", port=3000 if port is None else port, url=url)
+
+
+async def start_webhooks(settings: WebhookSettings, *, json_log: bool, quiet: bool) -> WebhookServer:
+    """Start the webhook server and say where it listens (§8.1); ConfigError when it cannot."""
+    from reqon.engine.reporting import json_line
+    from reqon.http.webhooks import WebhookServer
+
+    def on_event(path: str, status: int, note: str) -> None:
+        if json_log:
+            print(json_line("webhook.event", None, "info" if status == 202 else "warning", path=path,
+                            status=status, message=note or None), file=sys.stderr, flush=True)
+
+    server = WebhookServer(settings.host, settings.port, settings.url, on_event=on_event)
+    await server.start()
+    if json_log:
+        print(json_line("webhook.listening", None, url=server.listening_on), file=sys.stderr, flush=True)
+    else:
+        print(f"webhook server listening on {server.listening_on}", file=sys.stderr, flush=True)
+    return server
 
 
 def _log_diagnostics(diagnostics: list[Any], mission: str | None) -> None:
@@ -151,23 +224,27 @@ def _load_environment(options: RunOptions) -> None:
 
 
 async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptions,
-                  *, open_stores: bool = True, before_stores: Callable[[], None] | None = None) -> Prepared:
+                  *, open_stores: bool = True, webhooks: WebhookServer | None = None,
+                  before_stores: Callable[[], None] | None = None) -> Prepared:
     """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet.
 
     Stores open last, after `before_stores` (the run's lock), so that a configuration
     error leaves the data directory untouched.
     """
+    hooks = Webhooks(webhooks)
     http: HttpRuntime | None = None
     try:
         _load_environment(options)
-        _refuse_unsupported(mission)
+        _refuse_unsupported(mission, webhooks is not None or (not open_stores and options.webhook is not None))
         stores: dict[str, Store] = {}
         mission_scope = Scope(None, {"errors": []})
-        expressions = Expressions(stores, files, schemas=schemas_of(mission))
+        expressions = Expressions(stores, files, functions={"webhookUrl": hooks.url}, schemas=schemas_of(mission))
         secrets = Secrets()
-        sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
+        openapi = await _openapi_sources(mission, expressions, mission_scope)
+        sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
-        http = await _open_http(sources, options, secrets) if sources else None
+        credentials = _credentials(sources, options) if sources else None
+        http = await _open_http(sources, credentials, secrets, options) if credentials is not None else None
         checkpoints = None
         if open_stores:
             if before_stores is not None:
@@ -182,38 +259,83 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         raise
     fetcher = FetchPlanner(expressions=expressions, http=http,
                            default_source=mission.sources[0].name.name if mission.sources else None,
-                           checkpoints=checkpoints, mission_scope=mission_scope)
+                           checkpoints=checkpoints, mission_scope=mission_scope, openapi=openapi)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
-                          mission_scope=mission_scope)
-    return Prepared(mission, stores, http, evaluator, secrets)
+                          mission_scope=mission_scope, webhooks=hooks)
+    return Prepared(mission, stores, http, evaluator, secrets, files, sources, credentials)
 
 
-async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets: Secrets) -> HttpRuntime:
+def _credentials(sources: list[SourceSettings], options: RunOptions) -> Credentials:
     from reqon.http.credentials import Credentials, load_auth_file
-    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
     env = dict(os.environ)
     names = {s.name for s in sources}
     auth_file = load_auth_file(Path(options.auth_file), env, names) if options.auth_file else None
-    return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets, proxy=options.proxy)
+    return Credentials(auth_file, env)
 
 
-def _refuse_unsupported(mission: ast.Mission) -> None:
-    for source in mission.sources:
-        if source.document is not None:
-            raise ConfigError(f"source {source.name.name}: OpenAPI sources ('from') are not supported yet")
+async def _open_http(sources: list[SourceSettings], credentials: Credentials, secrets: Secrets,
+                     options: RunOptions) -> HttpRuntime:
+    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
+    return await HttpRuntime.open(sources, credentials, secrets, proxy=options.proxy)
+
+
+async def _start_executor(mission: ast.Mission, prepared: Prepared, options: RunOptions) -> None:
+    """`--executor ray`: ship the run to the cluster's workers (docs/scaling.md); exit 3 if it cannot."""
+    if options.executor != "ray":
+        return
+    from reqon.engine.executors.ray_executor import ExecutorUnavailable, RayExecutor
+    from reqon.engine.executors.worker import RunContext, RunSecrets
     for action in mission.actions:
-        if _has_wait(action.steps):
-            raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server "
-                              "(not supported yet)")
+        if has_wait(action.steps):
+            raise ConfigFailure(f"action {action.name.name} uses 'wait', which --executor ray does not run yet "
+                                "(the webhook server lives on the driver): run it with the local executor")
+    ev = prepared.evaluator
+    checkpoints = ev.fetcher.checkpoints
+    context = RunContext(mission, prepared.files, ev.fetcher.default_source,
+                         checkpoints.entries() if checkpoints is not None else {},
+                         {d.name.name: (d.kind.name, d.target) for d in mission.stores})
+    credentials = prepared.credentials
+    resolved = {s.name: credentials.settings(s) for s in prepared.sources} if credentials is not None else {}
+    secrets = RunSecrets(prepared.sources, resolved, prepared.secrets.values())
+    try:
+        ev.executor = await RayExecutor.start(address=options.ray_address, context=context, secrets=secrets,
+                                              stores=prepared.stores, mission_scope=ev.mission_scope,
+                                              http=prepared.http)
+    except ExecutorUnavailable as exc:
+        raise ConfigFailure(str(exc)) from None
 
 
-def _has_wait(steps: tuple[Any, ...]) -> bool:
+async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope) -> dict[str, OpenApiSource]:
+    from reqon.engine import openapi_sources
+    found: dict[str, OpenApiSource] = {}
+    for source in mission.sources:
+        if source.document is None:
+            continue
+        entries = {e.key: e for e in source.options.entries}
+
+        def flag(key: str) -> bool:
+            return key in entries and x.eval(entries[key].value, scope) is True
+        timeout = x.eval(entries["timeout"].value, scope) if "timeout" in entries else None
+        document = await openapi_sources.load(source, float(timeout or openapi_sources.DOCUMENT_TIMEOUT_MS))
+        found[source.name.name] = OpenApiSource(document, flag("validateResponses"), flag("validateRequests"))
+    openapi_sources.check_calls(mission, {name: s.document for name, s in found.items()})
+    return found
+
+
+def _refuse_unsupported(mission: ast.Mission, webhooks: bool) -> None:
+    for action in mission.actions:
+        if not webhooks and has_wait(action.steps):
+            raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server: "
+                              "run with --webhook (the daemon starts it by itself)")
+
+
+def has_wait(steps: tuple[Any, ...]) -> bool:
     for step in steps:
         if isinstance(step, ast.Wait):
             return True
-        if isinstance(step, ast.For) and _has_wait(step.body):
+        if isinstance(step, ast.For) and has_wait(step.body):
             return True
-        if isinstance(step, ast.MatchStep) and any(_has_wait(arm.body) for arm in step.arms):
+        if isinstance(step, ast.MatchStep) and any(has_wait(arm.body) for arm in step.arms):
             return True
     return False
 
@@ -225,7 +347,8 @@ def _open_stores(mission: ast.Mission, data_dir: Path) -> dict[str, Store]:
     return opened
 
 
-def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> SourceSettings:
+def _source_settings(source: ast.Source, x: Expressions, scope: Scope,
+                     openapi: OpenApiSource | None = None) -> SourceSettings:
     entries = {e.key: e for e in source.options.entries}
     name = source.name.name
 
@@ -234,7 +357,11 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
     auth = entries.get("auth")
     kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
     settings = x.eval(auth.settings, scope) if auth is not None and auth.settings is not None else {}
-    base = value("base")
+    if "base" not in entries and openapi is not None:
+        from reqon.engine.openapi_sources import base_of
+        base = base_of(source, openapi.document)
+    else:
+        base = value("base")
     if not isinstance(base, str) or not base.startswith(("http://", "https://")):
         raise ConfigError(f"source {name}: base must be an absolute http(s) URL, got {V.to_json_text(base)}")
     headers = value("headers") or {}
@@ -251,21 +378,44 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
 
 
 async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> int:
+    server = None
+    if options.webhook is not None:
+        try:
+            server = await start_webhooks(options.webhook, json_log=options.json_log, quiet=options.quiet)
+        except ConfigError as exc:
+            return _config_error(exc.message)
+    try:
+        return await _run_with(mission, files, options, server)
+    finally:
+        if server is not None:
+            await server.close()
+
+
+async def _run_with(mission: ast.Mission, files: dict[str, str], options: RunOptions,
+                    server: WebhookServer | None) -> int:
     """One run, holding the mission's lock on the data directory from before the stores open
     until after they are closed (the operating system drops it if the process dies)."""
-    lock = ProcessLock(mission_lock_path(options.data_dir, mission.name.name), f"reqon run {mission.name.name}")
+    lock = _mission_lock(mission, options)
     try:
-        return await _run_locked(mission, files, options, lock)
+        return await _run_locked(mission, files, options, server, lock)
     except LockHeld as held:
-        who = f"pid {held.holder.pid}, started {held.holder.started}" if held.holder else "pid unknown"
-        print(f"reqon: mission {mission.name.name} is already running on data directory "
-              f"{options.data_dir.resolve()} ({who})", file=sys.stderr)
+        print(f"reqon: {_held_message(mission, options, held)}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
         lock.release()
 
 
-async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunOptions, lock: ProcessLock) -> int:
+def _mission_lock(mission: ast.Mission, options: RunOptions) -> ProcessLock:
+    return ProcessLock(mission_lock_path(options.data_dir, mission.name.name), f"reqon run {mission.name.name}")
+
+
+def _held_message(mission: ast.Mission, options: RunOptions, held: LockHeld) -> str:
+    who = f"pid {held.holder.pid}, started {held.holder.started}" if held.holder else "pid unknown"
+    return f"mission {mission.name.name} is already running on data directory {options.data_dir.resolve()} ({who})"
+
+
+def _taking(lock: ProcessLock, options: RunOptions) -> Callable[[], None]:
+    """What `prepare` calls just before the stores open: lock, then clear what a killed run left."""
     def take_lock() -> None:
         try:
             lock.acquire()
@@ -275,13 +425,25 @@ async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunO
         if options.verbose and not options.quiet:
             for path in removed:
                 print(f"removed {path}: a temporary file left by an interrupted write", file=sys.stderr)
+    return take_lock
+
+
+async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunOptions,
+                      server: WebhookServer | None, lock: ProcessLock) -> int:
     try:
-        prepared = await prepare(mission, files, options, before_stores=take_lock)
+        prepared = await prepare(mission, files, options, webhooks=server, before_stores=_taking(lock, options))
     except ConfigFailure as exc:
         return _config_error(str(exc))
+    try:
+        await _start_executor(mission, prepared, options)
+    except ConfigFailure as exc:
+        await _close_all(prepared)
+        return _config_error(str(exc))
     reporter = _reporter(mission, options, prepared)
+    reporter.executor(prepared.evaluator.executor)
     prepared.evaluator.hooks = reporter
     prepared.evaluator.fetcher.on_response = reporter.request
+    prepared.evaluator.fetcher.on_warning = reporter.validation_warning
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
                         redact=prepared.secrets.redact)
     try:
@@ -296,12 +458,59 @@ async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunO
     return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
 
 
+async def execute(mission: ast.Mission, files: dict[str, str], options: RunOptions, *,
+                  webhooks: WebhookServer | None, stop: asyncio.Event, timeout_s: float | None = None) -> RunOutcome:
+    """One complete run for the daemon (§8.2): no signal handling of its own.
+
+    Setting `stop` (the daemon is stopping) or reaching `timeout_s` (the schedule's
+    `timeout`) cancels the run gracefully as an interruption (§7.7): stores are flushed
+    and closed and the run state says `interrupted`.
+    """
+    began = time.monotonic()
+    try:
+        prepared = await prepare(mission, files, options, webhooks=webhooks)
+    except ConfigFailure as exc:
+        return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=str(exc))
+    reporter = _reporter(mission, options, prepared)
+    prepared.evaluator.hooks = reporter
+    prepared.evaluator.fetcher.on_response = reporter.request
+    pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
+                        redact=prepared.secrets.redact)
+    try:
+        state = await _begin_run_state(mission, prepared, pipeline, options)
+    except RunError as exc:
+        await _close_all(prepared)
+        return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=exc.message)
+    task = asyncio.get_running_loop().create_task(pipeline.run())
+    stopping = asyncio.get_running_loop().create_task(stop.wait())
+    reporter.start(len(pipeline.stages))
+    try:
+        await asyncio.wait({task, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        interrupted = not task.done()
+        if interrupted:
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        reporter.stop()
+    code = await _finish(prepared, pipeline.result, reporter, options, began, EXIT_SIGTERM if interrupted else None,
+                         state)
+    timed_out = interrupted and not stop.is_set()
+    status = "timed out" if timed_out else "interrupted" if interrupted else \
+        "succeeded" if code == EXIT_OK else "failed"
+    return RunOutcome(status, EXIT_FAILED if timed_out else code, time.monotonic() - began,
+                      records=sum(reporter.c.records.values()))
+
+
 async def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline,
                            options: RunOptions) -> RunState:
     """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
     notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
     state = await RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
-                           resume=options.resume, notice=notice)
+                                 resume=options.resume, notice=notice, trigger=options.trigger)
     prepared.evaluator.progress = state
     state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))
     return state
@@ -372,6 +581,7 @@ async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter
 
 
 async def _close_all(prepared: Prepared) -> str | None:
+    await prepared.evaluator.executor.close()
     problem = None
     for store in prepared.stores.values():
         try:
@@ -418,9 +628,13 @@ def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> 
     tty = sys.stderr.isatty()
     progress = options.progress if options.progress is not None else tty
     http = prepared.http
+    ev = prepared.evaluator
+
+    def requests() -> int:
+        return (http.requests_sent if http else 0) + ev.remote_requests
     return Reporter(mission=mission.name.name, verbose=options.verbose, quiet=options.quiet,
                     json_log=options.json_log, progress=progress, colour=use_colour(sys.stderr),
-                    redact=prepared.secrets.redact, requests=lambda: http.requests_sent if http else 0)
+                    redact=prepared.secrets.redact, requests=requests)
 
 
 # ---------------------------------------------------------------- dry run

@@ -1,9 +1,10 @@
 """Run state, `--resume` and `reqon runs` (LANGUAGE.md §8.5).
 
 Every run (except `--dry-run`) keeps a snapshot, `<data-dir>/runs/<Mission>.json`, replaced
-atomically at the start, whenever a branch or a stage settles, and at the end, and between
-snapshots a journal, `<Mission>.journal` (storage: `reqon/engine/journal.py`). Together they
-record what a later `--resume` may skip, at three granularities:
+atomically at the start, whenever a branch or a stage settles (shared writes in a worker
+thread, versioned so that a late write never replaces a newer file), and at the end, and
+between snapshots a journal, `<Mission>.journal` (storage: `reqon/engine/journal.py`).
+Together they record what a later `--resume` may skip, at three granularities:
 
 * stages that succeeded or were skipped,
 * branches that completed, in the stage that was running,
@@ -36,6 +37,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -212,7 +214,7 @@ class _LoopRecord:
     done: dict[str, str] = field(default_factory=dict)  # index -> element hash
 
     def to_json(self) -> dict[str, Any]:
-        return {"length": self.length, "done": self.done}
+        return {"length": self.length, "done": dict(self.done)}  # a copy, written in a worker thread
 
 
 class RunState(ProgressLog):
@@ -223,8 +225,10 @@ class RunState(ProgressLog):
     """
 
     def __init__(self, *, backend: RunStateBackend, history: Path, mission: str, pipeline: list[list[str]],
-                 stores: Mapping[str, Store], previous: dict[str, Any] | None, notice: Notice) -> None:
+                 stores: Mapping[str, Store], previous: dict[str, Any] | None, notice: Notice,
+                 trigger: str = "manual") -> None:
         self.backend = backend
+        self.trigger = trigger  # manual, schedule or once: what started the run (`reqon runs`)
         self.history = history
         self.mission = mission
         self.pipeline = pipeline
@@ -245,6 +249,10 @@ class RunState(ProgressLog):
         self._done_earlier = {i + 1 for i, s in enumerate(self._stages) if s["status"] in DONE_STAGE_STATUSES}
         self.status = RUNNING
         self._ended: float | None = None
+        self._version = 0  # of the in-memory state, counted at each request to write it
+        self._on_disk = 0  # the version the file holds
+        self._file_lock = threading.Lock()  # writes come from the loop and from worker threads
+        self._writer = asyncio.Lock()
 
     @staticmethod
     def _previous_stage(previous: dict[str, Any] | None, i: int) -> dict[str, Any]:
@@ -259,7 +267,7 @@ class RunState(ProgressLog):
 
     @classmethod
     async def begin(cls, *, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
-                    notice: Notice, backend: RunStateBackend | None = None) -> RunState:
+                    notice: Notice, backend: RunStateBackend | None = None, trigger: str = "manual") -> RunState:
         """Replay what the last run journaled, decide about --resume, record the new run as running."""
         name = mission.name.name
         path = state_path(data_dir, name)
@@ -278,7 +286,7 @@ class RunState(ProgressLog):
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
         state = cls(backend=backend, history=history_path(data_dir, name), mission=name, pipeline=pipeline,
-                    stores=stores, previous=decision.previous, notice=notice)
+                    stores=stores, previous=decision.previous, notice=notice, trigger=trigger)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
         if decision.previous is not None:
@@ -351,7 +359,7 @@ class RunState(ProgressLog):
         prefix = f"{stage}.{branch}/"
         for key in [k for k in self._loops if k.startswith(prefix)]:
             del self._loops[key]
-        self._write_after_flush()
+        await self._write_after_flush()
 
     async def stage_settled(self, report: StageReport, errors: list[dict[str, Any]]) -> None:
         await self._flush_stores()
@@ -362,21 +370,31 @@ class RunState(ProgressLog):
             prefix = f"{report.index}."
             for key in [k for k in self._loops if k.startswith(prefix)]:
                 del self._loops[key]
-        self._write_after_flush()
+        await self._write_after_flush()
 
     async def _flush_stores(self) -> None:
-        """Flush every store; journal entries appended before the flush are then redundant."""
-        position = self.backend.position()
+        """Flush every store; journal entries appended before the flush are then redundant.
+
+        Only if the journal is still the one the flush started on: a branch settling
+        meanwhile may have replaced it, and a position in the old journal means nothing in
+        the new one.
+        """
+        journal, position = self.journal_id, self.backend.position()
         for name in sorted(self.stores):
             await self.stores[name].flush()
-        self._committed_position = position
+        if self.journal_id == journal:
+            self._committed_position = max(self._committed_position, position)
 
-    def _write_after_flush(self) -> None:
-        """Write the snapshot; when no iteration was journaled during the flush, the whole
-        journal is redundant and a new, empty one replaces it, so that it never grows
-        beyond the iterations between two settled branches."""
-        if self._committed_position != self.backend.position():
-            self._write()
+    async def _write_after_flush(self) -> None:
+        """Write the snapshot, shared with the branches settling at the same time, in a worker
+        thread. When the journal has entries and all of them are redundant, a new, empty one
+        replaces it, so that it never grows beyond the iterations between two settled
+        branches; that replacement is done on the event loop, with no await between the
+        snapshot naming the new journal and its start, so no iteration can append to a
+        journal that has just become void."""
+        position = self.backend.position()
+        if position == 0 or self._committed_position != position:
+            await self._write_shared()
             return
         self.journal_id = uuid.uuid4().hex[:12]
         self._committed_position = 0
@@ -446,9 +464,10 @@ class RunState(ProgressLog):
     def _document(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "mission": self.mission, "run": self.run_id, "resumes": self.resumes,
-            "status": self.status, "startedAt": self.started_at, "updatedAt": _now_iso(),
-            "durationS": self._duration(), "pipeline": self.pipeline, "stages": self._stages,
-            "errors": self.errors, "loops": {k: r.to_json() for k, r in self._loops.items()},
+            "status": self.status, "trigger": self.trigger, "startedAt": self.started_at, "updatedAt": _now_iso(),
+            "durationS": self._duration(), "pipeline": self.pipeline,
+            "stages": [{**s, "completedBranches": list(s["completedBranches"])} for s in self._stages],
+            "errors": list(self.errors), "loops": {k: r.to_json() for k, r in self._loops.items()},
             "journal": {"id": self.journal_id, "position": self._committed_position},
         }
 
@@ -457,14 +476,41 @@ class RunState(ProgressLog):
         return round(end - self._started, 3)
 
     def _write(self) -> None:
-        try:
-            self.backend.write_snapshot(self._document())
-        except OSError as exc:
-            raise RunError(kind="store", message=f"cannot write the run state: {exc.strerror or exc}") from None
+        self._version += 1
+        self._replace(self._version, self._document())
+
+    async def _write_shared(self) -> None:
+        """Write the snapshot with every record made so far, in a worker thread (group commit).
+
+        Branches that settle while a write is under way share the next one: ten branches
+        ending together cost two or three writes instead of ten, and the fsyncs no longer
+        stall the event loop (they took 0.03 s of `bench.engine`'s wide mission idle, 0.16 s
+        under disk load). The caller's records are in memory before it asks, so the write
+        that covers its version covers them.
+        """
+        self._version += 1
+        wanted = self._version
+        async with self._writer:
+            if self._on_disk >= wanted:
+                return
+            version, document = self._version, self._document()  # a copy: the loop goes on changing it
+            await asyncio.to_thread(self._replace, version, document)
+
+    def _replace(self, version: int, document: dict[str, Any]) -> None:
+        """Replace the snapshot unless it already holds a later version: a write finishing late
+        in a worker thread (its branch was cancelled) never undoes a newer one."""
+        with self._file_lock:
+            if version <= self._on_disk:
+                return
+            try:
+                self.backend.write_snapshot(document)
+            except OSError as exc:
+                raise RunError(kind="store", message=f"cannot write the run state: {exc.strerror or exc}") from None
+            self._on_disk = version
 
     def _entry(self) -> dict[str, Any]:
         return {"mission": self.mission, "run": self.run_id, "resumes": self.resumes, "status": self.status,
-                "startedAt": self.started_at, "durationS": self._duration()}
+                "trigger": self.trigger, "startedAt": self.started_at, "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
         """One line per run, appended with a single write and fsynced.
@@ -511,7 +557,10 @@ class _RecordedLoop(LoopProgress):
             _UNIT.reset(token)
 
     async def completed(self, index: int) -> None:
-        self.state.iteration_completed(self.key, index, self.hashes[index], _UNIT.get() or [])
+        writes = _UNIT.get()
+        self.state.iteration_completed(self.key, index, self.hashes[index], list(writes or ()))
+        if writes:
+            writes.clear()  # journaled: the next iteration of a remote chunk does not repeat them
 
 
 async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], stores: Mapping[str, Store],
@@ -563,7 +612,8 @@ def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
 
 
 def _history_entry(state: dict[str, Any]) -> dict[str, Any]:
-    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "startedAt", "durationS")}
+    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "trigger", "startedAt",
+                                            "durationS")}
 
 
 # ---------------------------------------------------------------- messages
@@ -595,6 +645,7 @@ class RunEntry:
     duration_s: float | None
     resumes: str | None
     unfinished: bool = False
+    trigger: str = "manual"
 
 
 def recorded_runs(data_dir: Path, missions: set[str] | None = None) -> list[RunEntry]:
@@ -636,14 +687,17 @@ def _entry_from(data: Any, *, unfinished: bool) -> RunEntry | None:
         return None
     duration = data.get("durationS")
     resumes = data.get("resumes")
+    trigger = data.get("trigger")
     return RunEntry(mission, run, status, started, float(duration) if isinstance(duration, (int, float)) else None,
-                    resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING)
+                    resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING,
+                    trigger if isinstance(trigger, str) else "manual")
 
 
 def format_runs(entries: list[RunEntry]) -> str:
-    """A table: mission, run id, status, start (UTC), duration, and what a run resumed."""
-    header = ("MISSION", "RUN", "STATUS", "STARTED", "DURATION", "")
-    rows = [header] + [(e.mission, e.run, e.status, e.started_at, _format_duration(e), _note(e)) for e in entries]
+    """A table: mission, run id, trigger, status, start (UTC), duration, and what a run resumed."""
+    header = ("MISSION", "RUN", "TRIGGER", "STATUS", "STARTED", "DURATION", "")
+    rows = [header] + [(e.mission, e.run, e.trigger, e.status, e.started_at, _format_duration(e), _note(e))
+                       for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows) + "\n"
 

@@ -20,6 +20,7 @@ from reqon.errors import RunError
 JsonObject = dict[str, Any]
 Records = list[tuple[str, JsonObject]]
 Snapshot = list[JsonObject]
+Items = list[tuple[str, JsonObject]]  # (key, record) pairs in key order
 
 PARTIAL_FIELD = "_partial"
 _EXACT_INT_LIMIT = 2**53
@@ -52,6 +53,10 @@ class Store(Protocol):
 
     def count(self) -> int:
         """How many records the store holds, in constant time."""
+        ...
+
+    def items(self) -> Items:
+        """(key, record) pairs in key order: what a remote executor ships as a snapshot."""
         ...
 
     async def flush(self) -> None:
