@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon import values as V
-from reqon.engine.checkpoints import CheckpointFile
+from reqon.engine.checkpoints import CheckpointFile, Checkpoints, PostgresCheckpoints
 from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator
 from reqon.engine.expressions import Expressions, Scope
@@ -30,6 +30,8 @@ from reqon.http.model import SourceSettings
 
 if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
+    from reqon.stores.postgres import PostgresDatabase
+    from reqon.stores.postgrest import PostgrestEndpoint
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
 from reqon.engine.runstate import RunState, console_notice
@@ -54,6 +56,7 @@ class RunOptions:
     progress: bool | None = None
     overrides: Overrides = field(default_factory=Overrides)
     resume: bool = False
+    database: str | None = None  # --database; REQON_DATABASE_URL when None
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Prepared:
     http: HttpRuntime | None
     evaluator: Evaluator
     secrets: Secrets
+    database: PostgresDatabase | None = None
 
 
 class ConfigFailure(Exception):
@@ -96,7 +100,8 @@ def run_command(args: Any) -> int:
         return _config_error(str(exc))
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
-                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume)
+                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
+                         database=args.database)
     if args.dry_run:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
@@ -142,27 +147,69 @@ def _load_environment(options: RunOptions) -> None:
 
 
 async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptions,
-                  *, open_stores: bool = True) -> Prepared:
-    """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet."""
+                  *, open_stores: bool = True, database: PostgresDatabase | None = None) -> Prepared:
+    """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet.
+
+    `database` is a PostgreSQL database opened by the caller (the REPL keeps one for its
+    session), which then also closes it; otherwise `options.database` is opened here and
+    `Prepared.database` is set for the run to close.
+    """
+    owned = database is None
     try:
         _load_environment(options)
         _refuse_unsupported(mission)
-        stores = _open_stores(mission, options.data_dir) if open_stores else {}
+        # Connected in --dry-run too: a wrong password is a configuration error either way.
+        if owned:
+            database = open_database(options.database)
+        postgrest = _postgrest_endpoint(mission) if open_stores else None
+        stores = _open_stores(mission, options.data_dir, database, postgrest) if open_stores else {}
         mission_scope = Scope(None, {"errors": []})
         expressions = Expressions(stores, files)
         secrets = Secrets()
+        _register_database_secret(secrets, database)
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
         http = await _open_http(sources, options, secrets) if sources else None
-        checkpoints = CheckpointFile(options.data_dir, mission.name.name) if open_stores else None
+        checkpoints: Checkpoints | None = None
+        if open_stores:
+            checkpoints = PostgresCheckpoints(database, mission.name.name) if database is not None else \
+                CheckpointFile(options.data_dir, mission.name.name)
     except (ConfigError, RunError) as exc:
+        if owned and database is not None:
+            await database.close()
         raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
     fetcher = FetchPlanner(expressions=expressions, http=http,
                            default_source=mission.sources[0].name.name if mission.sources else None,
                            checkpoints=checkpoints, mission_scope=mission_scope)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
                           mission_scope=mission_scope)
-    return Prepared(mission, stores, http, evaluator, secrets)
+    return Prepared(mission, stores, http, evaluator, secrets, database if owned else None)
+
+
+def open_database(url: str | None) -> PostgresDatabase | None:
+    """The database of `--database`, else of REQON_DATABASE_URL, else None (SQLite in the data dir)."""
+    url = url or os.environ.get("REQON_DATABASE_URL") or None
+    if url is None:
+        return None
+    try:
+        from reqon.stores.postgres import PostgresDatabase
+    except ImportError:
+        raise ConfigError("--database needs PostgreSQL support: pip install 'reqon[postgres]'") from None
+    return PostgresDatabase.connect(url)
+
+
+def _register_database_secret(secrets: Secrets, database: PostgresDatabase | None) -> None:
+    """The database password joins the credentials that every message is redacted of (§8.4)."""
+    if database is not None and database.address.password:
+        secrets.add(database.address.password)
+
+
+def _postgrest_endpoint(mission: ast.Mission) -> PostgrestEndpoint | None:
+    """REQON_POSTGREST_URL/KEY/SCHEMA, read only when the mission declares a `postgrest` store."""
+    if not any(decl.kind.name == "postgrest" for decl in mission.stores):
+        return None
+    from reqon.stores.postgrest import PostgrestEndpoint
+    return PostgrestEndpoint.from_environment(os.environ)
 
 
 async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets: Secrets) -> HttpRuntime:
@@ -195,10 +242,12 @@ def _has_wait(steps: tuple[Any, ...]) -> bool:
     return False
 
 
-def _open_stores(mission: ast.Mission, data_dir: Path) -> dict[str, Store]:
+def _open_stores(mission: ast.Mission, data_dir: Path, database: PostgresDatabase | None,
+                 postgrest: PostgrestEndpoint | None) -> dict[str, Store]:
     opened: dict[str, Store] = {}
     for decl in mission.stores:
-        opened[decl.name.name] = open_store(decl.kind.name, decl.name.name, decl.target, data_dir)
+        opened[decl.name.name] = open_store(decl.kind.name, decl.name.name, decl.target, data_dir,
+                                            database=database, postgrest=postgrest)
     return opened
 
 
@@ -241,7 +290,8 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
         state = _begin_run_state(mission, prepared, pipeline, options)
     except RunError as exc:
         await _close_all(prepared)
-        return _config_error(exc.message)
+        await _close_database(prepared)
+        return _config_error(prepared.secrets.redact(exc.message))
     started = time.monotonic()
 
     async def finish(interrupted: int | None) -> int:
@@ -313,6 +363,7 @@ async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter
                      durable=store_problem is None)
     except RunError as exc:
         close_problem = close_problem or exc.message
+    await _close_database(prepared)
     if result.failed_stage is not None:
         reporter.failure_report(result)
     reporter.summary(result, sorted(prepared.stores), time.monotonic() - started, interrupted is not None)
@@ -333,6 +384,12 @@ async def _close_all(prepared: Prepared) -> str | None:
     if prepared.http is not None:
         await prepared.http.aclose()
     return problem
+
+
+async def _close_database(prepared: Prepared) -> None:
+    """Last: the run state and the checkpoints live there too, and they are written after the stores."""
+    if prepared.database is not None:
+        await prepared.database.close()
 
 
 def _write_output(target: str, stores: dict[str, Store]) -> str | None:
@@ -382,6 +439,7 @@ async def _prepare_plan(mission: ast.Mission, files: dict[str, str], options: Ru
     prepared = await prepare(mission, files, options, open_stores=False)
     if prepared.http is not None:
         await prepared.http.aclose()
+    await _close_database(prepared)
     return prepared
 
 

@@ -58,6 +58,7 @@ _CONNECT_TIMEOUT_S = 10
 _POOL_SIZE = 8
 _STAGING = "reqon_step"
 _REQUIRED_COLUMNS = {"key", "record", "updated_at"}
+_MIN_SECRET_LENGTH = 4
 
 # psycopg-pool reports reconnection attempts through `logging`; without a handler Python
 # would print them on stderr, past reqon's own reporting. Failures reach the user as errors.
@@ -81,8 +82,8 @@ class DatabaseAddress:
 
     def redact(self, text: str) -> str:
         """Hide the password, also URL-encoded, in any text about this database."""
-        if not self.password:
-            return text
+        if not self.password or len(self.password) < _MIN_SECRET_LENGTH:
+            return text  # too short to hide without mangling the message; libpq never echoes it anyway
         for form in {self.password, quote(self.password, safe=""), quote(self.password)}:
             text = text.replace(form, "***")
         return text
@@ -341,15 +342,10 @@ def _first_line(exc: BaseException) -> str:
 
 def _connect_reason(exc: BaseException) -> str:
     """libpq's reason without its "connection to server at … failed:" preamble (we name the server)."""
-    text = str(exc).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    reasons = []
-    for line in lines:
-        _, separator, reason = line.rpartition(" failed: ")
-        reasons.append(reason if separator else line)
-    reason = reasons[-1] if reasons else type(exc).__name__
-    if reason.startswith("FATAL:"):
-        reason = reason[len("FATAL:"):].strip()
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    reasons = [line.rpartition(" failed: ")[2] for line in lines if " failed: " in line]
+    reason = reasons[-1] if reasons else (lines[0] if lines else type(exc).__name__)
+    reason = reason.removeprefix("FATAL:").strip()
     lowered = reason.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         reason += " (check the password in the URL, PGPASSWORD or ~/.pgpass)"
