@@ -394,7 +394,10 @@ async def _close_database(prepared: Prepared) -> None:
 
 def _write_output(target: str, stores: dict[str, Store]) -> str | None:
     """Write `--output`; returns a problem to report instead of raising (no traceback)."""
-    records: dict[str, Any] = {name: stores[name].list() for name in sorted(stores)}
+    try:
+        records: dict[str, Any] = {name: stores[name].list() for name in sorted(stores)}
+    except RunError as exc:  # a database store whose server went away
+        return f"cannot write --output {target}: {exc.message}"
     data = V.to_json_value(records)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if not text.isascii() and not _encodable(text):

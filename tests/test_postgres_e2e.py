@@ -1,0 +1,271 @@
+"""`reqon run --database postgresql://…` end to end, against the session's real PostgreSQL server.
+
+Concurrency is checked by what the database holds afterwards (every key once, every field
+of every branch present), crashes by real SIGKILLs of `reqon run` processes, and secrets by
+grepping every output for the password.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiohttp import web
+
+from reqon.cli import main
+from reqon.demo.server import ThreadedServer
+from tests.conftest import run_mission_text, start_reqon_run
+from tests.pg_server import PostgresServer, ServerUnavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+BRANCHES = 8
+RECORDS = 5000
+
+
+def upserting_mission(name: str, prefix: str, records: int = RECORDS, page: int = 500) -> str:
+    """BRANCHES parallel branches, each upserting its own field into every record of `shelf`."""
+    actions = "\n".join(f"""
+  action {prefix}{b} {{
+    get "/pages" {{ params: {{ size: {page}, total: {records} }}, paginate: page(page, {page}), items: "items" }}
+    map response -> Row {{ id: .id, {prefix}{b}: .value }}
+    store response -> shelf {{ upsert: true }}
+  }}""" for b in range(BRANCHES))
+    names = ", ".join(f"{prefix}{b}" for b in range(BRANCHES))
+    return f"""
+mission {name} {{
+  source Demo {{ auth: none, base: env("DEMO_URL") }}
+  store shelf: sql("shelf")
+{actions}
+  run [{names}]
+}}
+"""
+
+
+def table(url: str, name: str = "shelf") -> dict[str, dict[str, Any]]:
+    with psycopg.connect(url) as connection:
+        return {key: record for key, record in
+                connection.execute(f'SELECT key, record FROM "{name}" ORDER BY key').fetchall()}
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_eight_branches_upserting_one_store_lose_and_duplicate_nothing(
+        pg_url: str, demo_server: Any, tmp_path: Path) -> None:
+    result = run_mission_text(upserting_mission("Shelve", "a"), tmp_path, "--database", pg_url,
+                              url=demo_server.url)
+    assert result.code == 0, result.stderr
+    rows = table(pg_url)
+    assert sorted(rows) == sorted(str(i) for i in range(RECORDS))
+    fields = {"id"} | {f"a{b}" for b in range(BRANCHES)}
+    assert all(set(record) == fields and record["a3"] == f"item-{key}" for key, record in rows.items())
+    assert len(result.stores["shelf"]) == RECORDS
+    assert not (result.data_dir / "reqon.db").exists(), "sql stores must not fall back to SQLite"
+
+
+def test_two_processes_upserting_one_store_at_once_lose_nothing(
+        pg_url: str, demo_server: Any, tmp_path: Path) -> None:
+    processes = []
+    for name, prefix in (("ShelveA", "a"), ("ShelveB", "b")):
+        mission = tmp_path / f"{name}.vague"
+        mission.write_text(upserting_mission(name, prefix))
+        processes.append(start_reqon_run(mission, tmp_path / f"data-{name}", tmp_path / f"{name}.json",
+                                         demo_server.url, "--database", pg_url))
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    rows = table(pg_url)
+    assert len(rows) == RECORDS
+    fields = {"id"} | {f"{p}{b}" for p in "ab" for b in range(BRANCHES)}
+    assert all(set(record) == fields for record in rows.values())
+
+
+def test_the_database_url_comes_from_the_environment_and_the_flag_wins(
+        pg_url: str, pg_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mission = tmp_path / "m.vague"
+    mission.write_text("""
+mission Note {
+  store notes: sql("notes")
+  action Put { store { id: 1, text: "kept" } -> notes }
+  run Put
+}
+""")
+    monkeypatch.setenv("REQON_DATABASE_URL", pg_url)
+    code, _, err = cli("run", str(mission), "--data-dir", str(tmp_path / "data"))
+    assert code == 0, err
+    assert table(pg_url, "notes") == {"1": {"id": 1, "text": "kept"}}
+    wrong = pg_server.url(pg_url.rsplit("/", 1)[1], password="wrong-password-123")
+    code, _, err = cli("run", str(mission), "--data-dir", str(tmp_path / "data"), "--database", wrong)
+    assert code == 3 and "password authentication failed" in err
+
+
+@pytest.mark.parametrize("problem", ["password", "refused", "database"])
+def test_connection_problems_are_configuration_errors_naming_the_server(
+        problem: str, pg_url: str, pg_server: Any, tmp_path: Path) -> None:
+    database = pg_url.rsplit("/", 1)[1]
+    url, says = {
+        "password": (pg_server.url(database, password="not-the-password-42"),
+                     'password authentication failed for user "reqon"'),
+        "refused": (f"postgresql://reqon:{pg_server.password}@127.0.0.1:{_closed_port()}/{database}",
+                    "Connection refused"),
+        "database": (pg_server.url("no_such_db"), 'database "no_such_db" does not exist'),
+    }[problem]
+    mission = tmp_path / "m.vague"
+    mission.write_text('mission M { store s: sql("s")\n action A { store { id: 1 } -> s }\n run A }\n')
+    process = subprocess.run([sys.executable, "-m", "reqon.cli", "run", str(mission), "--database", url,
+                              "--data-dir", str(tmp_path / "data"), "--output", "-"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+    port = url.split("@", 1)[1].split("/", 1)[0].split(":")[1]
+    assert process.returncode == 3, process.stderr
+    assert process.stderr.startswith(f"reqon: configuration error: cannot connect to PostgreSQL at 127.0.0.1:{port}, "
+                                     f"database {'no_such_db' if problem == 'database' else database}")
+    assert says in process.stderr and process.stdout == ""
+    assert process.stderr.count("\n") == 1, "one line, no traceback"
+    for secret in (pg_server.password, "not-the-password-42"):
+        assert secret not in process.stderr
+    assert not (tmp_path / "data" / "runs").exists(), "nothing may run before the database is reachable"
+
+
+def _closed_port() -> int:
+    from tests.pg_server import free_port
+    return free_port()
+
+
+# ---------------------------------------------------------------- crashes
+
+
+def _stores_after(url: str) -> dict[str, dict[str, Any]]:
+    return table(url)
+
+
+def test_kill_9_mid_run_then_resume_gives_the_tables_of_an_uninterrupted_run(
+        pg_server: Any, demo_server: Any, tmp_path: Path) -> None:
+    mission = tmp_path / "Kill.vague"
+    mission.write_text(upserting_mission("Kill", "k", records=3000, page=100))
+    reference = pg_server.create_database()
+    done = start_reqon_run(mission, tmp_path / "ref", tmp_path / "ref.json", demo_server.url, "--database", reference)
+    assert done.wait(timeout=300) == 0
+    expected = table(reference)
+
+    url = pg_server.create_database()
+    process = start_reqon_run(mission, tmp_path / "data", tmp_path / "out.json", demo_server.url, "--database", url)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:  # kill once some rows are committed
+        if _count(url) >= 500:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    interrupted = table(url)
+    assert 0 < len(interrupted) and all(record["id"] == int(key) for key, record in interrupted.items())
+    resumed = start_reqon_run(mission, tmp_path / "data", tmp_path / "out.json", demo_server.url,
+                              "--database", url, "--resume")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert table(url) == expected
+
+
+def _count(url: str) -> int:
+    try:
+        with psycopg.connect(url) as connection:
+            row = connection.execute('SELECT count(*) FROM "shelf"').fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.Error:
+        return 0  # the table is not created yet
+
+
+class Gate:
+    """An HTTP endpoint that answers only when the test opens the gate, and says when it was hit."""
+
+    def __init__(self) -> None:
+        self.hit = threading.Event()
+        self.open = threading.Event()
+        app = web.Application()
+        app.router.add_get("/late", self._late)
+        self.server = ThreadedServer(app)
+
+    async def _late(self, request: web.Request) -> web.Response:
+        import asyncio
+        self.hit.set()
+        while not self.open.is_set():
+            await asyncio.sleep(0.02)
+        return web.json_response([{"id": n, "late": True} for n in range(100, 110)])
+
+
+@pytest.fixture
+def own_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test alone, since the test stops it."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        server.destroy()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no PostgreSQL server could be started: {exc}", pytrace=False)
+        pytest.skip(f"no PostgreSQL server could be started: {exc}")
+    yield server
+    server.destroy()
+
+
+def test_a_server_stopped_mid_run_fails_the_step_keeps_committed_rows_and_resume_finishes(
+        own_server: PostgresServer, tmp_path: Path) -> None:
+    gate = Gate()
+    url = own_server.create_database()
+    mission = tmp_path / "Late.vague"
+    mission.write_text("""
+mission Late {
+  source Api { auth: none, base: env("DEMO_URL"), timeout: 60s }
+  store rows: sql("rows")
+  action First { store [{ id: 1, early: true }, { id: 2, early: true }] -> rows }
+  action Second {
+    get "/late"
+    store response -> rows
+  }
+  run First then Second
+}
+""")
+    try:
+        process = start_reqon_run(mission, tmp_path / "data", tmp_path / "out.json", gate.server.url,
+                                  "--database", url)
+        assert gate.hit.wait(120), "the second stage never fetched"
+        own_server.stop("fast")
+        gate.open.set()
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 1, err
+        assert "stage 2 Second failed" in err
+        assert f"PostgreSQL at 127.0.0.1:{own_server.port}, database {url.rsplit('/', 1)[1]}" in err
+        assert "cannot write to table rows" in err
+        assert "Traceback" not in err and own_server.password not in err + out
+        own_server.resume()
+        assert table(url, "rows") == {"1": {"id": 1, "early": True}, "2": {"id": 2, "early": True}}
+        gate.open.set()
+        resumed = start_reqon_run(mission, tmp_path / "data", tmp_path / "out.json", gate.server.url,
+                                  "--database", url, "--resume")
+        _, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        assert "1 of 2 stages done earlier" in err
+        rows = table(url, "rows")
+        assert len(rows) == 12 and rows["105"] == {"id": 105, "late": True}
+        state = json.dumps(rows) + (tmp_path / "out.json").read_text()
+        for path in (tmp_path / "data").rglob("*"):
+            if path.is_file():
+                state += path.read_text(errors="replace")
+        assert own_server.password not in state
+    finally:
+        gate.open.set()
+        gate.server.close()
