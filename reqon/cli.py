@@ -220,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _repl(args: argparse.Namespace) -> int:
-    from reqon.repl.session import run_repl
+    from reqon.repl import run_repl
 
     return run_repl(args)
 

@@ -2,7 +2,7 @@
 
 `ReqonLexer` is registered through the `pygments.lexers` entry point (alias `reqon`).
 Nothing here lists keywords by hand: `VOCABULARY` reads them from `grammar/reqon.lark`
-and the built-in function names from `reqon.engine.builtins.BUILTINS`, and
+and the built-in function names from `reqon.builtins.BUILTINS`, and
 `editors/generate.py` builds the VS Code TextMate grammar from the same `VOCABULARY`,
 so both highlighters change when the grammar does.
 
@@ -41,7 +41,7 @@ from pygments.token import (
 from pygments.token import _TokenType as TokenType
 
 from reqon import grammar
-from reqon.engine.builtins import BUILTINS
+from reqon.builtins import BUILTINS
 
 __all__ = [
     "ESCAPE", "OPERATOR", "VOCABULARY", "WORD_END", "WORD_START", "ReqonLexer", "Vocabulary",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from reqon import ast
 from reqon.checker.context import ActionSummary, Context, suggest
-from reqon.engine.builtins import BUILTINS, check_jmes, check_regex
+from reqon.builtins import BUILTINS, check_jmes, check_regex
 from reqon.values import IS_TYPE_NAMES
 
 ACTION_NAMES = frozenset({"response", "http"})

@@ -25,8 +25,8 @@ def examples_dir() -> Path:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from reqon.cli import main as cli_main
     from reqon.demo.server import ServerConfig, serve_in_thread
+    from reqon.engine.runner import RunOptions, run_path
 
     name = args.mission or DEFAULT_EXAMPLE
     mission = examples_dir() / (name if name.endswith(".vague") else f"{name}.vague")
@@ -40,7 +40,7 @@ def demo_command(args: argparse.Namespace) -> int:
             return _serve_forever()
         os.environ["DEMO_URL"] = server.url
         print(f"running {mission.name}\n", file=sys.stderr)
-        code = cli_main(["run", str(mission), "--data-dir", ".reqon-data/demo"])
+        code = run_path(str(mission), RunOptions(data_dir=Path(".reqon-data/demo")))
         print(f"\nstores of persistent kinds are in .reqon-data/demo; "
               f"the server answered {server.stats.total} requests", file=sys.stderr)
         return code

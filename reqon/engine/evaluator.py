@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reqon import ast
@@ -19,12 +19,12 @@ from reqon import values as V
 from reqon.errors import RunError
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
+from reqon.engine.model import Invocation
 from reqon.engine.runstate import ProgressLog
 from reqon.engine.scheduler import run_iterations
 from reqon.stores.base import Store
 
 Value = Any
-DEFAULT_LOOP_CONCURRENCY = 10
 _MATCH_SUBJECT = "\0match-subject"  # bound in arm scopes; no source name can collide with it
 
 
@@ -43,32 +43,6 @@ class RetrySignal(Exception):
     max_attempts: int = 3
     delay_ms: Callable[[int], float] | None = None
     span: ast.Span | None = None
-
-
-@dataclass
-class Invocation:
-    """One action invocation (§6.2): a pipeline branch or a nested `jump`."""
-
-    action: ast.Action
-    branch: str
-    stage: int | None = None
-    branch_index: int | None = None  # position in its stage; None for a `jump`ed invocation
-    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    wrote: set[str] = field(default_factory=set)
-    # The innermost step running when the invocation was cancelled: a stage timeout
-    # names it as the failure's position (§7.4 `at`).
-    cancelled_at: ast.Span | None = None
-
-    @property
-    def concurrency(self) -> int:
-        return self.action_concurrency(self.action)
-
-    @staticmethod
-    def action_concurrency(action: ast.Action) -> int:
-        for setting in action.settings:
-            if isinstance(setting.value, ast.Literal) and isinstance(setting.value.value, int):
-                return max(1, setting.value.value)
-        return DEFAULT_LOOP_CONCURRENCY
 
 
 class Hooks:

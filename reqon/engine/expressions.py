@@ -12,7 +12,7 @@ from typing import Any
 
 from reqon import ast
 from reqon import values as V
-from reqon.engine.builtins import BUILTINS
+from reqon.builtins import BUILTINS
 from reqon.errors import RunError
 from reqon.stores.base import Store
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reqon import ast
 from reqon import values as V
 from reqon.errors import RunError
-from reqon.engine.evaluator import Evaluator, Invocation
+from reqon.engine.evaluator import Evaluator
+from reqon.engine.model import Invocation, PipelineResult, StageReport
 from reqon.engine.runstate import ProgressLog
 from reqon.engine.scheduler import CANCELLED, COMPLETED, FAILED, Mode, Outcome, StageOutcome, run_stage
 
@@ -26,35 +27,6 @@ INTERRUPTED = "interrupted"
 class Overrides:
     max_concurrency: int | None = None
     mode: str | None = None
-
-
-@dataclass
-class StageReport:
-    index: int
-    actions: tuple[str, ...]
-    parallel: bool
-    mode: Mode
-    limit: int
-    status: str = "pending"
-    duration_s: float = 0.0
-    outcome: StageOutcome | None = None
-
-    @property
-    def label(self) -> str:
-        return f"[{', '.join(self.actions)}]" if self.parallel else self.actions[0]
-
-    @property
-    def winner(self) -> str | None:
-        if self.outcome is None or self.mode is not Mode.RACE or self.outcome.decided_by is None:
-            return None
-        return self.actions[self.outcome.decided_by] if self.outcome.succeeded else None
-
-
-@dataclass
-class PipelineResult:
-    stages: list[StageReport] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    failed_stage: StageReport | None = None
 
 
 class StageListener:

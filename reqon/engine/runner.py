@@ -77,32 +77,38 @@ class ConfigFailure(Exception):
 
 
 def run_command(args: Any) -> int:
+    """`reqon run`: the command line's options become `RunOptions`."""
+    options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
+                         verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
+                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
+                         database=args.database)
+    return run_path(args.path, options, mission_name=args.mission, dry=args.dry_run)
+
+
+def run_path(path: str, options: RunOptions, *, mission_name: str | None = None, dry: bool = False) -> int:
+    """Load, check and run a mission file or folder; the exit code of §8. Every face runs missions through here."""
     from reqon.checker import check_loaded
     from reqon.diagnostics import render_all, use_colour
     from reqon.loader import load_path
 
-    if not os.path.exists(args.path):
-        print(f"reqon: usage error: no such file or directory: {args.path}", file=sys.stderr)
+    if not os.path.exists(path):
+        print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
         return EXIT_USAGE
-    loaded = load_path(args.path)
+    loaded = load_path(path)
     diagnostics = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
     errors = [d for d in diagnostics if d.is_error]
-    shown = errors if args.quiet else diagnostics
-    if shown and args.json_log:
+    shown = errors if options.quiet else diagnostics
+    if shown and options.json_log:
         _log_diagnostics(shown, loaded.missions[0].name.name if loaded.missions else None)
     elif shown:
         sys.stderr.write(render_all(shown, loaded.files, use_colour(sys.stderr)))
     if errors:
         return EXIT_USAGE
     try:
-        mission = _select_mission(loaded.missions, args.mission)
+        mission = _select_mission(loaded.missions, mission_name)
     except ConfigFailure as exc:
         return _config_error(str(exc))
-    options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
-                         verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
-                         overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
-                         database=args.database)
-    if args.dry_run:
+    if dry:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
 

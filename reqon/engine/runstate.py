@@ -43,9 +43,8 @@ from reqon.errors import RunError
 from reqon.stores.file import write_atomically
 
 if TYPE_CHECKING:
-    from reqon.engine.evaluator import Invocation
+    from reqon.engine.model import Invocation, PipelineResult, StageReport
     from reqon.engine.expressions import Scope
-    from reqon.engine.pipeline import PipelineResult, StageReport
     from reqon.stores.base import Store
 
 FORMAT = 1

@@ -21,8 +21,8 @@ from prompt_toolkit.completion import (
 from prompt_toolkit.document import Document
 
 from reqon.grammar import all_keywords
-from reqon.repl.session import COMMANDS, Names
-from reqon.engine.builtins import BUILTINS
+from reqon.repl.commands import COMMANDS, Names
+from reqon.builtins import BUILTINS
 
 _WORD_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _PATH_BEFORE_DOT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.$")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import sys
 import traceback
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,6 +24,7 @@ from typing import Any
 
 from reqon import ast
 from reqon.diagnostics import error
+from reqon.repl.commands import COMMANDS, Names
 from reqon.repl.display import Printer
 from reqon.repl.inputs import Kind, Parsed, is_open, parse_input
 from reqon.engine.evaluator import Hooks
@@ -34,16 +34,6 @@ INPUT_ACTION = "__Input"
 _NOWHERE = ast.Span(SESSION_FILE, 1, 1, 1, 1)
 _PREDEFINED = frozenset({"response", "http"})
 
-COMMANDS: dict[str, str] = {
-    ":help": "show this help",
-    ":load": ":load PATH — check a mission file or folder and add its declarations",
-    ":run": ":run [ACTION] — run the session's pipeline, or one action, with live progress",
-    ":stores": "list the session's stores and how many records each holds",
-    ":show": ":show STORE — the records of a store as a table",
-    ":ast": "the syntax tree of the last input",
-    ":reset": "forget every declaration, variable and store",
-    ":quit": "leave the REPL (Ctrl-D does the same)",
-}
 
 HELP = """\
 Type an expression, a step, a declaration or a whole mission; an input continues
@@ -101,19 +91,6 @@ class Declarations:
             runs=self.runs, schedules=self.schedules, settings=tuple(self.settings.values()), span=_NOWHERE)
 
 
-@dataclass
-class Names:
-    """What completion can offer from the session's state."""
-
-    sources: list[str]
-    stores: list[str]
-    actions: list[str]
-    transforms: list[str]
-    schemas: list[str]
-    variables: dict[str, Any]
-    store_fields: dict[str, list[str]]
-
-
 class _Hooks(Hooks):
     """Evaluator hooks for steps typed directly: validation warnings are shown, not counted."""
 
@@ -128,7 +105,7 @@ class Session:
     """One REPL session; call `start` first and `close` at the end (both on the same event loop)."""
 
     def __init__(self, printer: Printer, *, data_dir: Path = Path(".reqon-data"), database: Any = None) -> None:
-        from reqon.engine.evaluator import Invocation
+        from reqon.engine.model import Invocation
         from reqon.engine.expressions import Scope
 
         self.printer = printer
@@ -536,26 +513,6 @@ def _isatty(stream: Any) -> bool:
 
 
 # ---------------------------------------------------------------- entry points
-
-
-def run_repl(args: Any) -> int:
-    """`reqon repl [PATH] [--data-dir DIR]`: interactive on a terminal, scripted otherwise; exit 0 at end of input."""
-    path = getattr(args, "path", None)
-    if path is not None and not os.path.exists(path):
-        print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
-        return 2
-    data_dir = Path(getattr(args, "data_dir", ".reqon-data"))
-    from reqon.engine.runner import open_database
-    from reqon.errors import ConfigError
-    try:
-        database = open_database(getattr(args, "database", None))
-    except ConfigError as exc:
-        print(f"reqon: configuration error: {exc.message}", file=sys.stderr)
-        return 3
-    if sys.stdin.isatty():
-        from reqon.repl.terminal import run_terminal
-        return asyncio.run(run_terminal(data_dir, path, database=database))
-    return asyncio.run(run_script(sys.stdin, Printer(sys.stdout, sys.stderr), data_dir, path, database=database))
 
 
 async def run_script(stream: Any, printer: Printer, data_dir: Path, path: str | None = None, *,

@@ -17,7 +17,7 @@ from pygments.token import Keyword, Name, Operator, _TokenType
 
 from reqon import grammar
 from reqon.highlight import VOCABULARY, ReqonLexer
-from reqon.engine.builtins import BUILTINS
+from reqon.builtins import BUILTINS
 
 from .corpus import EDITORS, TM_GRAMMAR
 

@@ -11,7 +11,8 @@ from prompt_toolkit.document import Document
 
 from reqon.repl.completion import ReqonCompleter, Suggestion, suggest
 from reqon.repl.display import Printer
-from reqon.repl.session import Names, Session
+from reqon.repl.commands import Names
+from reqon.repl.session import Session
 
 NAMES = Names(
     sources=["Shop"], stores=["books", "prices"], actions=["Fetch", "FetchAll", "Report"], transforms=["ToRow"],

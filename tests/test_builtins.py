@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reqon.engine.builtins import BUILTINS, check_jmes, check_regex
+from reqon.builtins import BUILTINS, check_jmes, check_regex
 from reqon.errors import RunError
 from reqon.values import Value, member, parse_timestamp, truthy
 
