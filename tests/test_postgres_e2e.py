@@ -269,3 +269,30 @@ mission Late {
     finally:
         gate.open.set()
         gate.server.close()
+
+
+def test_the_repl_shows_and_queries_sql_stores_in_postgresql(pg_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute('CREATE TABLE "books" (key TEXT COLLATE "C" PRIMARY KEY, record JSONB NOT NULL, '
+                           "updated_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        connection.execute("""INSERT INTO books (key, record) VALUES ('b', '{"id": "b", "pages": 9}')""")
+    script = "\n".join([
+        'store books: sql("books")',
+        'store { id: "a", pages: 412 } -> books',
+        "count(books)",
+        'books["b"].pages',
+        ":stores",
+    ]) + "\n"
+    process = subprocess.run([sys.executable, "-m", "reqon.cli", "repl", "--database", pg_url,
+                              "--data-dir", str(tmp_path / "data")],
+                             input=script, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert process.returncode == 0, process.stderr
+    lines = process.stdout.splitlines()
+    assert lines[:2] == ["2", "9"], process.stdout
+    assert "books" in process.stdout and "sql" in process.stdout
+    assert table(pg_url, "books")["a"] == {"id": "a", "pages": 412}
+    assert not (tmp_path / "data" / "reqon.db").exists()
+    bad = subprocess.run([sys.executable, "-m", "reqon.cli", "repl", "--database",
+                          pg_url.replace(":pw-", ":wrong-pw-")], input="", capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert bad.returncode == 3 and "password authentication failed" in bad.stderr
