@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from reqon.errors import RunError
@@ -73,16 +73,45 @@ def to_json_value(value: Any) -> Any:
 
     Doing this when a record enters a store (rather than only when a file is written) makes
     every kind hand back the same value, and gives the store its own copy, so nothing the
-    caller still holds is shared with it.
+    caller still holds is shared with it. Exact-type checks come first and leaves are
+    copied inline: this runs for every field of every record stored (bench/stores.py).
     """
-    if value is None or isinstance(value, (bool, str)):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
         return value
+    if kind is dict:
+        return _copy_object(value)
+    if kind is list or kind is tuple:
+        return [item if type(item) in _LEAVES else to_json_value(item) for item in value]
+    if kind is float:
+        return _json_number(value)
+    return _to_json_value_subclass(value)
+
+
+_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def _copy_object(value: dict[Any, Any]) -> JsonObject:
+    copy: JsonObject = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            key = _json_key(key)
+        copy[key] = item if type(item) in _LEAVES else to_json_value(item)
+    return copy
+
+
+def _to_json_value_subclass(value: Any) -> Any:
+    """Subclasses of the JSON types (a `bool` is an `int`, an IntEnum too) and everything else."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return _json_number(value)
     if isinstance(value, dict):
-        return {_json_key(key): to_json_value(item) for key, item in value.items()}
+        return _copy_object(dict(value))
     if isinstance(value, (list, tuple)):
         return [to_json_value(item) for item in value]
     raise ValueError(f"a Python {type(value).__name__} is not a JSON value")
@@ -118,6 +147,18 @@ def prepare_records(store_name: str, records: Iterable[tuple[str, Any]]) -> Reco
         except (ValueError, RecursionError) as exc:
             raise store_error(f"store {store_name}: the record for key {key!r}: {exc}") from exc
     return prepared
+
+
+def chunks(records: Iterable[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
+    """A step's records in lists of `size`, so that database kinds stream a large step."""
+    chunk: list[tuple[str, Any]] = []
+    for item in records:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _describe(value: Any) -> str:

@@ -48,6 +48,7 @@ from reqon.stores.base import (
     PARTIAL_FIELD,
     JsonObject,
     Snapshot,
+    chunks,
     json_text,
     prepare_records,
     store_error,
@@ -302,7 +303,7 @@ async def _stage(cursor: psycopg.AsyncCursor[Any], store: str, records: Iterable
     seen: dict[str, int] = {}
     rounds = 0
     async with cursor.copy(f"COPY {_STAGING} (round, key, record) FROM STDIN") as copy:
-        for chunk in _chunks(records):
+        for chunk in chunks(records, _CHUNK):
             for key, value in prepare_records(store, chunk):
                 if partial is not None:
                     value[PARTIAL_FIELD] = partial
@@ -311,17 +312,6 @@ async def _stage(cursor: psycopg.AsyncCursor[Any], store: str, records: Iterable
                 rounds = max(rounds, occurrence + 1)
                 await copy.write_row((occurrence, key, json_text(value, separators=(",", ":"))))
     return rounds
-
-
-def _chunks(records: Iterable[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:
-    chunk: list[tuple[str, Any]] = []
-    for item in records:
-        chunk.append(item)
-        if len(chunk) >= _CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _record(value: Any) -> JsonObject:
