@@ -296,3 +296,40 @@ def test_the_repl_shows_and_queries_sql_stores_in_postgresql(pg_url: str, tmp_pa
                           pg_url.replace(":pw-", ":wrong-pw-")], input="", capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert bad.returncode == 3 and "password authentication failed" in bad.stderr
+
+
+def test_the_password_appears_nowhere(pg_url: str, pg_server: Any, demo_server: Any, tmp_path: Path) -> None:
+    """Every output of verbose, JSON-log, dry and failing runs, the data directory and every
+    table reqon wrote: the password is in none of them."""
+    mission = tmp_path / "m.vague"
+    mission.write_text("""
+mission Sync {
+  source Demo { auth: none, base: env("DEMO_URL") }
+  store items: sql("items")
+  action Load {
+    get "/pages" { params: { size: 50, total: 120 }, paginate: page(page, 50), items: "items",
+                   since: lastSync("pages") }
+    store response -> items { upsert: true }
+  }
+  action Break { store [{ id: 1 }, 7] -> items }
+  run Load then Break
+}
+""")
+    seen = []
+    for extra in (["-v"], ["--json-log"], ["--dry-run"]):
+        process = subprocess.run([sys.executable, "-m", "reqon.cli", "run", str(mission), "--database", pg_url,
+                                  "--data-dir", str(tmp_path / "data"), "--output", str(tmp_path / "out.json"),
+                                  *extra], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                                 env=dict(os.environ, DEMO_URL=demo_server.url))
+        assert process.returncode == (0 if extra == ["--dry-run"] else 1), process.stderr
+        seen.append(process.stdout + process.stderr)
+    assert "store: element 2 is a number, expected an object" in seen[0], seen[0]
+    with psycopg.connect(pg_url) as connection:
+        for (name,) in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+            seen.append(json.dumps(connection.execute(f'SELECT * FROM "{name}"').fetchall(), default=str))
+        assert connection.execute("SELECT count(*) FROM reqon_checkpoints").fetchone() == (1,)
+    seen += [path.read_text(errors="replace") for path in tmp_path.rglob("*") if path.is_file()
+             and path.name != "m.vague"]
+    assert len(seen) > 5
+    for text in seen:
+        assert pg_server.password not in text

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
-from reqon.errors import ConfigError, RunError
+from reqon.errors import ConfigError, ErrorKind, RunError
 from reqon.stores.base import JsonObject, Snapshot, merge_record, prepare_records, store_error
 
 PAGE_SIZE = 1000
@@ -44,6 +44,7 @@ _BACKOFF_S = 0.2
 _MAX_RETRY_AFTER_S = 30.0
 _TIMEOUT_S = 30.0
 _ID = "id"
+Rows = list[JsonObject]  # spelled once here: inside the class, `list` is the store's method
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class PostgrestStore:
                               f"({response.headers.get('content-range')!r})")
         return int(total)
 
-    def _get_json(self, url: str) -> list[JsonObject]:
+    def _get_json(self, url: str) -> Rows:
         response = self._send_sync("GET", url, self.endpoint.headers())
         try:
             rows = response.json()
@@ -192,13 +193,13 @@ class PostgrestStore:
             return response
         body = self.endpoint.redact(response.text[:200])
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        kind = "auth" if response.status_code in (401, 403) else "http"
+        kind: ErrorKind = "auth" if response.status_code in (401, 403) else "http"
         raise RunError(kind=kind, status=response.status_code, message=self.endpoint.redact(
             f"store {self.name}: {method} {url}: {response.status_code} {response.reason_phrase} "
             f"after {tries}: {body}"))
 
     def _network_error(self, method: str, url: str, exc: Exception, attempts: int) -> RunError:
-        kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
+        kind: ErrorKind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
         return RunError(kind=kind, message=self.endpoint.redact(
             f"store {self.name}: {method} {url}: {type(exc).__name__}: {exc} after {attempts} attempts"))
 
