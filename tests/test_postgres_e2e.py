@@ -93,6 +93,9 @@ def test_two_processes_upserting_one_store_at_once_lose_nothing(
     assert len(rows) == RECORDS
     fields = {"id"} | {f"{p}{b}" for p in "ab" for b in range(BRANCHES)}
     assert all(set(record) == fields for record in rows.values())
+    with psycopg.connect(pg_url) as connection:  # run states of different missions do not collide
+        states = dict(connection.execute("SELECT mission, state->>'status' FROM reqon_runs").fetchall())
+    assert states == {"ShelveA": "succeeded", "ShelveB": "succeeded"}
 
 
 def test_the_database_url_comes_from_the_environment_and_the_flag_wins(
@@ -333,3 +336,67 @@ mission Sync {
     assert len(seen) > 5
     for text in seen:
         assert pg_server.password not in text
+
+
+def test_run_state_lives_in_postgresql_one_run_per_mission_holds_the_lock(
+        pg_url: str, tmp_path: Path) -> None:
+    """The run state and history are rows of reqon_runs / reqon_run_history; a second run of the
+    mission is refused (exit 3) while the first holds the advisory lock, which a kill -9 releases;
+    another mission is not held up; `reqon runs --database` lists what the database recorded."""
+    gate = Gate()
+    mission = tmp_path / "Late.vague"
+    mission.write_text("""
+mission Late {
+  source Api { auth: none, base: env("DEMO_URL"), timeout: 60s }
+  store rows: sql("rows")
+  action Second {
+    get "/late"
+    store response -> rows
+  }
+  run Second
+}
+""")
+    other = tmp_path / "Other.vague"
+    other.write_text('mission Other { store rows: sql("rows")\n action A { store { id: 1, other: true } -> rows }\n'
+                     " run A }\n")
+    data = str(tmp_path / "data")
+    try:
+        first = start_reqon_run(mission, tmp_path / "data", tmp_path / "out.json", gate.server.url, "--database", pg_url)
+        assert gate.hit.wait(120), "the first run never fetched"
+        os.environ["DEMO_URL"] = gate.server.url
+        code, _, err = cli("run", str(mission), "--database", pg_url, "--data-dir", data)
+        assert code == 3, err
+        assert err.startswith("reqon: configuration error: mission Late is already running against PostgreSQL at "
+                              "127.0.0.1:") and "advisory lock reqon:run:Late" in err
+        code, _, err = cli("run", str(other), "--database", pg_url, "--data-dir", data)
+        assert code == 0, err
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+        gate.open.set()
+        deadline = time.monotonic() + 60
+        while True:  # the server ends the killed run's session when it notices the closed socket
+            code, _, err = cli("run", str(mission), "--database", pg_url, "--data-dir", data)
+            if code != 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert code == 0, err
+    finally:
+        os.environ.pop("DEMO_URL", None)
+        gate.open.set()
+        gate.server.close()
+    assert not (tmp_path / "data" / "runs").exists(), "with --database the run state is not in the data dir"
+    with psycopg.connect(pg_url) as connection:
+        states = dict(connection.execute("SELECT mission, state->>'status' FROM reqon_runs").fetchall())
+        history = connection.execute("SELECT mission, entry->>'status' FROM reqon_run_history "
+                                     "ORDER BY recorded_at").fetchall()
+    assert states == {"Late": "succeeded", "Other": "succeeded"}
+    assert history == [("Other", "succeeded"), ("Late", "running"), ("Late", "succeeded")]
+    code, out, err = cli("runs", "--database", pg_url)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["MISSION", "RUN", "STATUS", "STARTED", "DURATION"]
+    assert [line.split()[0] + " " + line.split()[2] for line in lines[1:]] == [
+        "Late running", "Other succeeded", "Late succeeded"]
+    assert "no end recorded" in lines[1]
+    code, out, _ = cli("runs", str(other), "--database", pg_url)
+    assert code == 0 and len(out.splitlines()) == 2

@@ -75,7 +75,7 @@ class PostgresCheckpoints:
         self.database = database
         self.mission = mission
         try:
-            with database.session("cannot read the sync checkpoints") as connection:
+            with database.creating("cannot read the sync checkpoints") as connection:
                 connection.execute(
                     f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (mission TEXT NOT NULL, key TEXT NOT NULL, "
                     "checkpoint JSONB NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), "

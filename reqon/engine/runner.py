@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from reqon import ast
 from reqon import values as V
 from reqon.engine.checkpoints import CheckpointFile, Checkpoints, PostgresCheckpoints
+from reqon.engine.database import open_database
 from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator
 from reqon.engine.expressions import Expressions, Scope
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from reqon.stores.postgrest import PostgrestEndpoint
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
-from reqon.engine.runstate import RunState, console_notice
+from reqon.engine.runstate import FileRunRecords, RunRecords, RunState, console_notice
 from reqon.http.secrets import Secrets
 from reqon.stores import open_store
 from reqon.stores.base import Store
@@ -192,18 +193,6 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
     return Prepared(mission, stores, http, evaluator, secrets, database if owned else None)
 
 
-def open_database(url: str | None) -> PostgresDatabase | None:
-    """The database of `--database`, else of REQON_DATABASE_URL, else None (SQLite in the data dir)."""
-    url = url or os.environ.get("REQON_DATABASE_URL") or None
-    if url is None:
-        return None
-    try:
-        from reqon.stores.postgres import PostgresDatabase
-    except ImportError:
-        raise ConfigError("--database needs PostgreSQL support: pip install 'reqon[postgres]'") from None
-    return PostgresDatabase.connect(url)
-
-
 def _register_database_secret(secrets: Secrets, database: PostgresDatabase | None) -> None:
     """The database password joins the credentials that every message is redacted of (§8.4)."""
     if database is not None and database.address.password:
@@ -294,30 +283,41 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
                         redact=prepared.secrets.redact)
     try:
         state = _begin_run_state(mission, prepared, pipeline, options)
-    except RunError as exc:
+    except (RunError, ConfigError) as exc:
         await _close_all(prepared)
         await _close_database(prepared)
         return _config_error(prepared.secrets.redact(exc.message))
     started = time.monotonic()
 
-    async def finish(interrupted: int | None) -> int:
-        return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state)
+    async def finish(interrupted: int | None, problem: str | None) -> int:
+        return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state, problem)
     return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
 
 
 def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline, options: RunOptions) -> RunState:
     """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
     notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
-    state = RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
+    state = RunState.begin(records=_run_records(prepared, options), mission=mission, stores=prepared.stores,
                            resume=options.resume, notice=notice)
     prepared.evaluator.progress = state
     state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))
     return state
 
 
+def _run_records(prepared: Prepared, options: RunOptions) -> RunRecords:
+    """With --database the run state lives there, next to the data it describes."""
+    if prepared.database is None:
+        return FileRunRecords(options.data_dir)
+    from reqon.engine.runstate_postgres import PostgresRunStates
+    return PostgresRunStates(prepared.database)
+
+
 async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int,
-                             finish: Callable[[int | None], Awaitable[int]]) -> int:
+                             finish: Callable[[int | None, str | None], Awaitable[int]]) -> int:
     """Run the pipeline, then `finish`; the first SIGINT/SIGTERM cancels gracefully, a second exits at once.
+
+    A failure outside the stages (the run state could not be written: the database went
+    away) stops the pipeline and is handed to `finish`, which reports it (exit 1).
 
     The handlers stay installed while `finish` closes the stores and writes --output, so
     that a second signal during that clean-up exits at once (§7.7) instead of raising
@@ -342,15 +342,18 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
         except (NotImplementedError, RuntimeError):
             pass
     reporter.start(stages)
+    problem = None
     try:
         try:
             await task
         except asyncio.CancelledError:
             if not received:
                 raise
+        except RunError as exc:
+            problem = exc.message
         finally:
             reporter.stop()
-        code = await finish(received[0] if received else None)
+        code = await finish(received[0] if received else None, problem)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
@@ -358,11 +361,11 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
 
 
 async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter, options: RunOptions,
-                  started: float, interrupted: int | None, state: RunState) -> int:
+                  started: float, interrupted: int | None, state: RunState, problem: str | None = None) -> int:
     # The snapshot is taken before closing: persistent stores cannot be listed once closed.
     output_problem = _write_output(options.output, prepared.stores) if options.output else None
     store_problem = await _close_all(prepared)
-    close_problem = store_problem or output_problem
+    close_problem = problem or store_problem or output_problem
     try:
         state.finish(result, interrupted=interrupted is not None,
                      failed=result.failed_stage is not None or close_problem is not None,

@@ -28,7 +28,7 @@ def run_repl(args: Any) -> int:
         print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
         return 2
     data_dir = Path(getattr(args, "data_dir", ".reqon-data"))
-    from reqon.engine.runner import open_database
+    from reqon.engine.database import open_database
     from reqon.errors import ConfigError
     try:  # `--database`: the sql stores of the session live in PostgreSQL
         database = open_database(getattr(args, "database", None))

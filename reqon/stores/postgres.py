@@ -162,8 +162,7 @@ class PostgresDatabase:
         create = sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (key TEXT COLLATE \"C\" PRIMARY KEY, record JSONB NOT NULL, "
             "updated_at TIMESTAMPTZ NOT NULL DEFAULT now())").format(quote_table(table))
-        with self.session(f"cannot open table {table}") as connection, connection.transaction():
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("reqon:ddl"),))
+        with self.creating(f"cannot open table {table}") as connection:
             connection.execute(create)
             rows = connection.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
@@ -243,6 +242,17 @@ class PostgresDatabase:
         return int(row[0]) if row else 0
 
     @contextmanager
+    def creating(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction for `CREATE … IF NOT EXISTS`, one process at a time.
+
+        Two processes creating the same table at once can both pass IF NOT EXISTS and then
+        collide in PostgreSQL's catalogue; a transaction-level advisory lock serialises them.
+        """
+        with self.session(doing) as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("reqon:ddl"),))
+            yield connection
+
+    @contextmanager
     def session(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
         """The shared connection, reconnected if the server dropped it; errors become store errors."""
         with self._lock:
@@ -277,6 +287,13 @@ class PostgresDatabase:
             pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def close_connection(self) -> None:
+        """Close without an event loop, for commands that never ran a store step (`reqon runs`)."""
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
