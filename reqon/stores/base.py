@@ -1,10 +1,12 @@
 """What every store kind shares: the `Store` protocol, record rules and the step semantics.
 
-A store step (§6.6.4) is the unit of atomicity. Every kind applies a step with no `await`
-between its first and its last record, so on the asyncio event loop a step can neither be
-observed half-done by another task nor be cut in half by cancellation (§7.7: "a store step
-already applying completes"). The kinds add a `threading.Lock` so that the guarantee also
-holds if two event loops in different threads (the daemon) share a backing file or database.
+A store step (§6.6.4) is the unit of atomicity. The local kinds (memory, file, SQLite)
+apply a step with no `await` between its first and its last record, so on the asyncio event
+loop a step can neither be observed half-done by another task nor be cut in half by
+cancellation (§7.7: "a store step already applying completes"); they add a
+`threading.Lock` so that the guarantee also holds if two event loops in different threads
+(the daemon) share a backing file or database. The server kinds (PostgreSQL, PostgREST)
+make a step one transaction on the server, which readers see whole or not at all.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ class Store(Protocol):
     """A named, keyed collection of JSON objects, as the evaluator sees it.
 
     Records handed out by `get` and `list` may be shared with the store: they must be
-    treated as immutable, like every value of the language (§5.1). Reads are synchronous
-    because every kind answers them from memory or a local database without waiting, which
-    lets the expression evaluator stay synchronous (and fast).
+    treated as immutable, like every value of the language (§5.1). Reads are synchronous,
+    which lets the expression evaluator stay synchronous (and fast): the local kinds answer
+    from memory or a local database, the server kinds with one blocking query or request.
     """
 
     name: str

@@ -180,6 +180,7 @@ class PostgresDatabase:
         """Apply one store step as one transaction; cancelling the caller does not cut it."""
         task = asyncio.ensure_future(self._write(store, table, records, upsert=upsert, partial=partial))
         self._writes.add(task)
+        task.add_done_callback(_settled)
         task.add_done_callback(self._writes.discard)
         await asyncio.shield(task)
 
@@ -198,14 +199,10 @@ class PostgresDatabase:
                 rounds = await _stage(cursor, store, records, partial)
                 for round_ in range(rounds):
                     await cursor.execute(insert, (round_,))
-        except psycopg.Error as exc:
+        except psycopg.Error as exc:  # the pool's PoolTimeout too: the server is gone
             raise store_error(self._message(f"store {store}: cannot write to table {table}", exc)) from None
         except (UnicodeEncodeError, ValueError) as exc:
             raise store_error(f"store {store}: cannot write to table {table}: {exc}") from None
-        except Exception as exc:  # PoolTimeout and friends: the server is gone
-            if type(exc).__module__.startswith("psycopg"):
-                raise store_error(self._message(f"store {store}: cannot write to table {table}", exc)) from None
-            raise
 
     async def _open_pool(self, store: str) -> AsyncConnectionPool:
         async with self._pool_lock:
@@ -217,7 +214,11 @@ class PostgresDatabase:
                                            reconnect_timeout=30.0,
                                            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S,
                                                    "application_name": "reqon"})
-                await pool.open(wait=True, timeout=30.0)
+                try:
+                    await pool.open(wait=True, timeout=30.0)
+                except BaseException:
+                    await pool.close()  # or it keeps trying to connect in the background
+                    raise
                 self._pool = pool
             return self._pool
 
@@ -301,6 +302,13 @@ class PostgresDatabase:
 
     def _message(self, doing: str, exc: BaseException) -> str:
         return self.address.redact(f"{self.address.describe()}: {doing}: {_first_line(exc)}")
+
+
+def _settled(task: asyncio.Task[None]) -> None:
+    """Retrieve the outcome of a step whose caller was cancelled, so asyncio does not report it
+    as never retrieved; the failure itself was the caller's to report, and the caller is gone."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:

@@ -570,3 +570,77 @@ def test_validate_target(kind: str, target: str, ok: bool) -> None:
     if message is not None:
         assert kind in message and f'"{target}"' in message
 
+
+
+# -- sql on PostgreSQL specifics ------------------------------------------------------------
+
+
+def _pg_store(url: str, name: str = "items", target: str = "inventory.shelves") -> Store:
+    from reqon.stores.postgres import PostgresDatabase, PostgresStore
+
+    return PostgresStore(name, target, PostgresDatabase.connect(url), owns_database=True)
+
+
+def test_postgres_tables_have_a_jsonb_record_and_a_code_point_ordered_key(pg_url: str) -> None:
+    import psycopg
+
+    async def body() -> None:
+        store = _pg_store(pg_url)
+        try:
+            await write(store, ("s1", {"id": "s1", "rows": 4}))
+        finally:
+            await store.close()
+
+    run(body())
+    with psycopg.connect(pg_url) as connection:
+        columns = connection.execute(
+            "SELECT column_name, data_type, collation_name FROM information_schema.columns "
+            "WHERE table_name = 'inventory.shelves' ORDER BY ordinal_position").fetchall()
+        row = connection.execute('SELECT key, record, updated_at FROM "inventory.shelves"').fetchone()
+    assert columns == [("key", "text", "C"), ("record", "jsonb", None),
+                       ("updated_at", "timestamp with time zone", None)]
+    assert row is not None and row[0] == "s1" and row[1] == {"id": "s1", "rows": 4} and row[2].year >= 2024
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_postgres_step_with_text_postgresql_cannot_hold_is_rolled_back(pg_url: str, bad: str) -> None:
+    async def body() -> None:
+        store = _pg_store(pg_url)
+        try:
+            await write(store, ("kept", {"v": 1}))
+            for step in ([("kept", {"v": 2}), ("new", {}), ("x", {"v": bad})],
+                         [("kept", {"v": 2}), (bad, {"v": 3})]):
+                with pytest.raises(RunError) as raised:
+                    await store.write(step, upsert=False, partial=None)
+                assert raised.value.kind == "store" and "cannot write to table inventory.shelves" in raised.value.message
+            assert store.list() == [{"v": 1}] and store.count() == 1
+        finally:
+            await store.close()
+
+    run(body())
+
+
+def test_postgres_refuses_an_existing_table_without_the_store_columns(pg_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute('CREATE TABLE "books" (isbn TEXT PRIMARY KEY, title TEXT)')
+    with pytest.raises(RunError, match="table books exists without the columns key, record .JSONB. and updated_at"):
+        _pg_store(pg_url, "books", "books")
+
+
+def test_postgres_a_step_far_larger_than_a_chunk_is_one_transaction(pg_url: str) -> None:
+    """2,500 records (three COPY chunks), the last one invalid: nothing of the step is written."""
+    async def body() -> None:
+        store = _pg_store(pg_url)
+        try:
+            records: list[tuple[Any, Any]] = [(f"k{i:05}", {"i": i}) for i in range(2500)]
+            with pytest.raises(RunError, match="is a list, not an object"):
+                await store.write(records[:-1] + [("last", [1])], upsert=False, partial=None)
+            assert store.count() == 0
+            await store.write(records, upsert=True, partial=True)
+            assert store.count() == 2500 and store.get("k02499") == {"i": 2499, "_partial": True}
+        finally:
+            await store.close()
+
+    run(body())
