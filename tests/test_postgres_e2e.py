@@ -327,6 +327,8 @@ mission Sync {
         assert process.returncode == (0 if extra == ["--dry-run"] else 1), process.stderr
         seen.append(process.stdout + process.stderr)
     assert "store: element 2 is a number, expected an object" in seen[0], seen[0]
+    database = pg_url.rsplit("/", 1)[1]
+    assert f'store items: sql("items") in PostgreSQL at 127.0.0.1:{pg_server.port}, database {database}' in seen[2]
     with psycopg.connect(pg_url) as connection:
         for (name,) in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
             seen.append(json.dumps(connection.execute(f'SELECT * FROM "{name}"').fetchall(), default=str))

@@ -468,8 +468,10 @@ def dry_run(mission: ast.Mission, files: dict[str, str], options: RunOptions) ->
         auth = entries.get("auth")
         kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
         out.append(f"  source {source.name.name} (auth {kind})")
+    database = prepared.database.address.describe() if prepared.database is not None else None
     for decl in mission.stores:
-        out.append(f"  store {decl.name.name}: {decl.kind.name}(\"{decl.target}\")")
+        where = f" in {database}" if database and decl.kind.name == "sql" else ""
+        out.append(f"  store {decl.name.name}: {decl.kind.name}(\"{decl.target}\"){where}")
     for stage, report in zip(pipeline.stages, pipeline.plan()):
         timeout = pipeline.timeout_s(stage)
         extra = f", timeout {timeout:g}s" if timeout else ""
