@@ -127,6 +127,7 @@ class PostgresDatabase:
         self._pool: AsyncConnectionPool | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self._tables_ready: set[str] = set()
+        self._locks: set[str] = set()
         self._pool_lock = asyncio.Lock()
         self._closed = False
 
@@ -261,8 +262,10 @@ class PostgresDatabase:
                 if self._connection is None or self._connection.closed or self._connection.broken:
                     if self._connection is not None:
                         self._connection.close()
-                    self._connection = psycopg.connect(self.address.url, autocommit=True,
-                                                       connect_timeout=_CONNECT_TIMEOUT_S, application_name="reqon")
+                        self._connection = None
+                    self._connection = self._retake_locks(psycopg.connect(
+                        self.address.url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S,
+                        application_name="reqon"))
                 yield self._connection
             except psycopg.Error as exc:
                 raise store_error(self._message(doing, exc)) from None
@@ -273,11 +276,25 @@ class PostgresDatabase:
         """Take the session advisory lock `name` on the shared connection; False when held elsewhere.
 
         It lasts as long as that connection: PostgreSQL releases it when the process exits or
-        dies, since the server ends the session with the socket.
+        dies, since the server ends the session with the socket. When the connection is lost
+        and made again, the lock is taken again before anything else is done on it.
         """
         with self.session(f"cannot take the lock {name}") as connection:
             row = connection.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(name),)).fetchone()
-        return bool(row and row[0])
+        taken = bool(row and row[0])
+        if taken:
+            self._locks.add(name)
+        return taken
+
+    def _retake_locks(self, connection: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+        """The new connection, holding again every lock this process held; refused if one is taken."""
+        for name in sorted(self._locks):
+            row = connection.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(name),)).fetchone()
+            if not (row and row[0]):
+                connection.close()
+                raise store_error(f"{self.address.describe()}: the advisory lock {name} was lost with the "
+                                  "connection to the server, and another process holds it now")
+        return connection
 
     async def close(self) -> None:
         """Wait for steps still applying, then close the pool and the connection."""

@@ -644,3 +644,41 @@ def test_postgres_a_step_far_larger_than_a_chunk_is_one_transaction(pg_url: str)
             await store.close()
 
     run(body())
+
+
+def test_postgres_advisory_lock_is_taken_again_after_a_lost_connection(pg_url: str) -> None:
+    import psycopg
+
+    from reqon.stores.postgres import PostgresDatabase, _lock_key
+
+    database = PostgresDatabase.connect(pg_url)
+    other = psycopg.connect(pg_url, autocommit=True)
+    try:
+        assert database.try_lock("reqon:run:M")
+        key = _lock_key("reqon:run:M")
+
+        def others_can_take_it() -> bool:
+            row = other.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if row and row[0]:
+                other.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            return bool(row and row[0])
+
+        def drop_reqons_connection() -> None:
+            other.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'reqon' AND pid <> pg_backend_pid()")
+
+        assert not others_can_take_it()
+        drop_reqons_connection()
+        with pytest.raises(RunError, match="terminating connection"):  # the query that finds it gone
+            database.count("anything")
+        assert database.try_lock("reqon:other")  # reconnected, and took the run's lock again first
+        assert not others_can_take_it()
+        drop_reqons_connection()
+        other.execute("SELECT pg_advisory_lock(%s)", (key,))  # someone else got in meanwhile
+        with pytest.raises(RunError):
+            database.count("anything")
+        with pytest.raises(RunError, match="the advisory lock reqon:run:M was lost with the connection"):
+            database.count("anything")
+    finally:
+        other.close()
+        database.close_connection()
