@@ -402,3 +402,20 @@ mission Late {
     assert "no end recorded" in lines[1]
     code, out, _ = cli("runs", str(other), "--database", pg_url)
     assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_a_password_from_pgpassword_works_and_is_never_shown(pg_url: str, pg_server: Any, tmp_path: Path) -> None:
+    mission = tmp_path / "m.vague"
+    mission.write_text('mission M { store s: sql("s")\n action A { store { id: 1 } -> s }\n run A }\n')
+    without_password = pg_url.replace(f":{pg_server.password}@", "@")
+    assert pg_server.password not in without_password
+    outputs = []
+    for password, expected in ((pg_server.password, 0), ("wrong-pgpassword-9", 3)):
+        process = subprocess.run([sys.executable, "-m", "reqon.cli", "run", str(mission), "-v", "--database",
+                                  without_password, "--data-dir", str(tmp_path / "data"), "--output", "-"],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=60,
+                                 env=dict(os.environ, PGPASSWORD=password))
+        assert process.returncode == expected, process.stderr
+        outputs.append(process.stdout + process.stderr)
+    assert '"id": 1' in outputs[0] and "password authentication failed" in outputs[1]
+    assert all(pg_server.password not in text and "wrong-pgpassword-9" not in text for text in outputs)
