@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import engine, parse
+from bench import engine, parse, patterns
 
 
 def main() -> None:
     print("## bench/parse\n")
     sys.argv = [sys.argv[0]]
     parse.main()
+    print("\n## bench/patterns\n")
+    patterns.main()
     print("\n## bench/engine\n")
     engine.main()
 

@@ -77,7 +77,8 @@ def _string(quote: str, kind: str, *, path_of: Vocabulary | None = None) -> Rule
 
 
 def _fetch(v: Vocabulary) -> Rule:
-    """An HTTP method, and the string after it (possibly on a later line) as a fetch path.
+    """An HTTP method, an optional source name, and the string after it (possibly on a
+    later line) as a fetch path.
 
     The rule ends right after that string, or before anything else but whitespace and
     comments (the end pattern applies last, so a comment or a path string starting at
@@ -89,8 +90,9 @@ def _fetch(v: Vocabulary) -> Rule:
         "beginCaptures": {"1": _scope("keyword.other.http-method")},
         "end": r"""(?<=["'])|(?=\S)""",
         "applyEndPatternLast": 1,
-        "patterns": [{"include": "#comments"}, {"include": "#path-double"},
-                     {"include": "#path-single"}],
+        "patterns": [{"include": "#comments"},
+                     {"match": v.source_before_path(), "captures": {"1": _scope("entity.name.type")}},
+                     {"include": "#path-double"}, {"include": "#path-single"}],
     }
 
 
@@ -140,6 +142,8 @@ def _repository(v: Vocabulary) -> dict[str, Rule]:
         ]},
         "accessors": {"patterns": [
             {"name": "keyword.operator.spread.reqon", "match": r"\.\.\."},
+            {"match": v.method_call() + WORD_END,
+             "captures": {"1": _scope("punctuation.accessor"), "3": _scope("support.function.builtin")}},
             {"match": rf"(\.)[ \t]*({name})",
              "captures": {"1": _scope("punctuation.accessor"),
                           "2": _scope("variable.other.property")}},

@@ -147,16 +147,107 @@ class ListLit(Node):
     items: tuple[Expr | Spread, ...]
 
 
+# ---------------------------------------------------------------- patterns (§4.9.1)
+# The grammar reads a pattern as an expression; the AST builder turns it into one
+# of these, one node type per row of the §4.9.1 table. Anything else becomes an
+# `InvalidPattern`, which the checker reports as E315, so the rest of the file is
+# still checked.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WildcardPattern(Node):
+    """`_`: any value, `null` and absent included."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiteralPattern(Node):
+    """A string, number (optionally negative), duration, boolean or `null`; `kind` as in Literal."""
+
+    value: object
+    kind: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaPattern(Node):
+    """A name starting with an upper-case letter: a value matching that schema."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindingPattern(Node):
+    """Any other name: accepts every value and binds it."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldPattern(Node):
+    """`key: pattern` inside an object pattern."""
+
+    key: str
+    key_span: Span = field(compare=False, repr=False)
+    pattern: Pattern
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectPattern(Node):
+    """`{ key: pattern, … [, ...rest] }`; `rest` is a binding, `_` (`..._`) or None."""
+
+    fields: tuple[FieldPattern, ...]
+    rest: BindingPattern | WildcardPattern | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListPattern(Node):
+    """`[p1, …, pn]`: exactly n elements."""
+
+    items: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRestPattern(Node):
+    """`[p1, …, pk, ...rest]`: at least k elements; `rest` binds the others (or is `_`)."""
+
+    items: tuple[Pattern, ...]
+    rest: BindingPattern | WildcardPattern
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListOfPattern(Node):
+    """`[SchemaName]`: a list whose every element matches the schema (a list type)."""
+
+    schema: str
+    schema_span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvalidPattern(Node):
+    """An expression in pattern position that is none of the forms above (E315 at check)."""
+
+    message: str
+
+
+Pattern = Union[WildcardPattern, LiteralPattern, SchemaPattern, BindingPattern, ObjectPattern,
+                ListPattern, ListRestPattern, ListOfPattern, InvalidPattern]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExprArm(Node):
-    pattern: Expr
+    """`pattern [where guard] => result`; without a subject `pattern` is None and
+    `condition` holds the arm's condition (None for `_`)."""
+
+    pattern: Pattern | None
+    condition: Expr | None
     guard: Expr | None
     result: Expr
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MatchExpr(Node):
-    subject: Expr
+    """`match [subject] { arms }`; `subject` is None in the subject-less form."""
+
+    subject: Expr | None
     arms: tuple[ExprArm, ...]
 
 
@@ -188,9 +279,12 @@ class Fields(Node):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fetch(Node):
+    """`source` is the name written between the method and the path (`get Xero "/x"`)."""
+
     method: str
     path: Expr
     options: Options | None
+    source: Ident | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,7 +327,9 @@ class Assume(Node):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Validate(Node):
-    target: Expr
+    """`target` is None in `validate { … }` (no implicit subject for the conditions)."""
+
+    target: Expr | None
     constraints: tuple[Assume, ...]
 
 
@@ -253,10 +349,11 @@ class Let(Node):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Arm(Node):
-    """`pattern [where guard] -> body`; `pattern` is `_` or a schema name."""
+    """`pattern [where guard] -> body`; without a subject `pattern` is None and
+    `condition` holds the arm's condition (None for `_`)."""
 
-    pattern: Ident
-    is_list: bool
+    pattern: Pattern | None
+    condition: Expr | None
     guard: Expr | None
     body: tuple[Step, ...]
     is_block: bool
@@ -264,7 +361,9 @@ class Arm(Node):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MatchStep(Node):
-    subject: Expr
+    """`match [subject] { arms }`; `subject` is None in the subject-less form."""
+
+    subject: Expr | None
     arms: tuple[Arm, ...]
 
 

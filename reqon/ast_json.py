@@ -16,7 +16,7 @@ _NODE_TYPES: dict[str, type] = {
     name: cls for name, cls in vars(ast).items()
     if isinstance(cls, type) and dataclasses.is_dataclass(cls) and issubclass(cls, ast.Node)
 }
-_SPAN_FIELDS = {"key_span", "target_span"}
+_SPAN_FIELDS = {"key_span", "target_span", "schema_span"}
 
 
 def to_json(value: Any) -> Any:

@@ -59,6 +59,11 @@ def all_keywords() -> frozenset[str]:
     return reserved_words() | contextual_keywords()
 
 
+# `x.name(args)` calls the built-in `name` with `x` first (§5.8); in that position a few
+# words stand for another built-in. The parser and both highlighters read this table.
+METHOD_ALIASES = {"map": "mapEach"}
+
+
 @functools.cache
 def http_methods() -> frozenset[str]:
     """Method words of fetch steps, both spellings (`get`, `GET`)."""

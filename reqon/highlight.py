@@ -16,7 +16,9 @@ The lexer is a flat set of regular expressions, not a parser, so contextual keyw
   when an operand follows it on the same line: a quote, `{`, `(`, a number or a word
   that is not reserved, which a variable of that name can never be followed by.
 
-Any word written after `.` or before `:` is a field name, never a keyword (§1.5.2).
+Any word written after `.` or before `:` is a field name, never a keyword (§1.5.2),
+except a built-in called method-style (`.filter(`, §5.8). A name between an HTTP method
+and a string is the source (`get Xero "/x"`, §4.1).
 """
 from __future__ import annotations
 
@@ -122,6 +124,7 @@ class Vocabulary:
     after_then: tuple[str, ...]
     infix: tuple[str, ...]
     builtins: tuple[str, ...]
+    methods: tuple[str, ...]
     name: str
     integer: str
     decimal: str
@@ -150,6 +153,7 @@ class Vocabulary:
             after_then=tuple(sorted(after_then)),
             infix=tuple(sorted(contextual - member - directives - after_then)),
             builtins=tuple(sorted(BUILTINS)),
+            methods=tuple(sorted(set(BUILTINS) | set(grammar.METHOD_ALIASES))),
             name=_terminal_pattern("NAME"),
             integer=_terminal_pattern("INT"),
             decimal=_terminal_pattern("DECIMAL"),
@@ -175,7 +179,15 @@ class Vocabulary:
 
     def infix_follower(self) -> str:
         """Lookahead for an operand on the same line: what makes an infix word a keyword."""
-        return rf"""(?=[ \t]*["'{{(]|[ \t]+(?!{_keyword(self.reserved)})[A-Za-z0-9_])"""
+        return rf"""(?=[ \t]*["'{{(]|[ \t]+(?!{_keyword(self.reserved)})[A-Za-z0-9_]|[ \t]+\.[A-Za-z_])"""
+
+    def source_before_path(self) -> str:
+        """The source named between a method and a string path (`get Xero "/x"`, §4.1)."""
+        return rf"""({self.name})(?=[ \t]+["'])"""
+
+    def method_call(self) -> str:
+        """`.filter(` in `xs.filter(.price > 10)`: a built-in called method-style (§5.8)."""
+        return rf"(\.)([ \t]*)({alternation(self.methods)})(?=[ \t]*\()"
 
 
 VOCABULARY = Vocabulary.from_grammar()
@@ -207,6 +219,7 @@ def _root(v: Vocabulary) -> list[Rule]:
         (v.decimal, Number.Float),
         (v.integer, Number.Integer),
         (r"\.\.\.", Operator),
+        (v.method_call() + WORD_END, bygroups(Punctuation, Whitespace, Name.Builtin)),
         (rf"(\.)([ \t]*)({v.name})", bygroups(Punctuation, Whitespace, Name.Attribute)),
         (rf"(->)([ \t]*)({directive})", bygroups(Operator, Whitespace, Keyword.Pseudo)),
         (rf"(\{{)([ \t]*)({directive})", bygroups(Punctuation, Whitespace, Keyword.Pseudo)),
@@ -255,6 +268,7 @@ class ReqonLexer(RegexLexer):
         "fetch-path": [
             (r"\s+", Whitespace),
             include("comments"),
+            (VOCABULARY.source_before_path(), Name.Class),
             (VOCABULARY.path_opening('"'), String.Double, ("#pop", "path-double")),
             (VOCABULARY.path_opening("'"), String.Single, ("#pop", "path-single")),
             default("#pop"),

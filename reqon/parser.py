@@ -6,6 +6,7 @@ collected in one pass where the parser can recover.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from lark import Token, Transformer, v_args
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, ReqonSyntaxError, error
-from reqon.grammar import grammar_text
+from reqon.grammar import METHOD_ALIASES, grammar_text
 from reqon.lalr_driver import FastParser
+from reqon.patterns import to_pattern
 from reqon.syntax_errors import SyntaxErrorTranslator, nesting_problem
 
 Key = tuple[str, ast.Span]
@@ -263,6 +265,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         method, path, options = children
         return ast.Fetch(method=method, path=path, options=options, span=self._span(meta))
 
+    def fetch_from(self, meta: Any, children: list[Any]) -> ast.Fetch:
+        """`get Xero "/x"`: the source named between the method and the path (§4.1)."""
+        method, source, path, options = children
+        return ast.Fetch(method=method, path=path, options=options, source=self._ident(source),
+                         span=self._span(meta))
+
     def method(self, meta: Any, children: list[Any]) -> str:
         return str(children[0]).lower()
 
@@ -309,20 +317,15 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def match_step(self, meta: Any, children: list[Any]) -> ast.MatchStep:
         subject, *arms = children
-        return ast.MatchStep(subject=subject, arms=tuple(a for a in arms if a is not None),
-                             span=self._span(meta))
+        built = tuple(_arm(a, subject is not None) for a in arms if a is not None)
+        return ast.MatchStep(subject=subject, arms=built, span=self._span(meta))
 
     def arm(self, meta: Any, children: list[Any]) -> ast.Arm:
-        (pattern, is_list), guard, body = children
+        """Pattern or condition is decided by `match_step`, which knows whether there is a subject."""
+        head, guard, body = children
         is_block = isinstance(body, tuple)
-        return ast.Arm(pattern=pattern, is_list=is_list, guard=guard,
-                       body=body if is_block else (body,), is_block=is_block, span=self._span(meta))
-
-    def name_pattern(self, meta: Any, children: list[Any]) -> tuple[ast.Ident, bool]:
-        return self._ident(children[0]), False
-
-    def list_pattern(self, meta: Any, children: list[Any]) -> tuple[ast.Ident, bool]:
-        return self._ident(children[0]), True
+        return ast.Arm(pattern=None, condition=head, guard=guard, body=body if is_block else (body,),
+                       is_block=is_block, span=self._span(meta))
 
     def wait(self, meta: Any, children: list[Any]) -> ast.Wait:
         return ast.Wait(options=children[0], span=self._span(meta))
@@ -349,16 +352,6 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def jump_then(self, meta: Any, children: list[Any]) -> str:
         return str(children[0])
-
-    def dotted_name(self, meta: Any, children: list[Any]) -> Any:
-        first, *rest = children
-        node: Any = ast.Var(name=str(first), span=self._tspan(first))
-        for word in rest:
-            end = self._tspan(word)
-            span = ast.Span(self.file, node.span.line, node.span.column, end.end_line, end.end_column,
-                            node.span.start, end.end)
-            node = ast.Member(obj=node, name=str(word), span=span)
-        return node
 
     # ------------------------------------------------------------ expressions
     def any_of(self, meta: Any, children: list[Any]) -> ast.AnyOf:
@@ -408,6 +401,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         obj, word = children
         return ast.Member(obj=obj, name=str(word), span=self._span(meta))
 
+    def method_call(self, meta: Any, children: list[Any]) -> ast.FuncCall:
+        """`x.f(args)` is `f(x, args)`; `.map(…)` is `mapEach` (§5.8)."""
+        obj, word, *args = children
+        func = ast.Ident(name=METHOD_ALIASES.get(str(word), str(word)), span=self._tspan(word))
+        return ast.FuncCall(func=func, args=(obj, *(a for a in args if a is not None)), span=self._span(meta))
+
     def index(self, meta: Any, children: list[Any]) -> ast.Index:
         obj, idx = children
         return ast.Index(obj=obj, index=idx, span=self._span(meta))
@@ -431,12 +430,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def match_expr(self, meta: Any, children: list[Any]) -> ast.MatchExpr:
         subject, *arms = children
-        return ast.MatchExpr(subject=subject, arms=tuple(a for a in arms if a is not None),
-                             span=self._span(meta))
+        built = tuple(_arm(a, subject is not None) for a in arms if a is not None)
+        return ast.MatchExpr(subject=subject, arms=built, span=self._span(meta))
 
     def expr_arm(self, meta: Any, children: list[Any]) -> ast.ExprArm:
-        pattern, guard, result = children
-        return ast.ExprArm(pattern=pattern, guard=guard, result=result, span=self._span(meta))
+        head, guard, result = children
+        return ast.ExprArm(pattern=None, condition=head, guard=guard, result=result, span=self._span(meta))
 
     def _literal(self, meta: Any, value: Any, kind: str) -> ast.Literal:
         return ast.Literal(value=value, kind=kind, span=self._span(meta))
@@ -461,6 +460,16 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def literal_null(self, meta: Any, children: list[Any]) -> ast.Literal:
         return self._literal(meta, None, "null")
+
+
+def _arm(arm: Any, has_subject: bool) -> Any:
+    """With a subject the arm's head is a pattern (§4.9.1); without one, a condition or `_`."""
+    head = arm.condition
+    if has_subject:
+        return dataclasses.replace(arm, pattern=to_pattern(head), condition=None)
+    if isinstance(head, ast.Var) and head.name == "_":
+        return dataclasses.replace(arm, condition=None)
+    return arm
 
 
 # `for` is a Python keyword: Lark looks the rule up by name.

@@ -8,6 +8,7 @@ what the REPL uses to decide whether an input is complete.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,7 @@ class SyntaxErrorTranslator:
 
     def __init__(self, parser: lark.Lark) -> None:
         self._parser = parser
+        self._repairs: list[tuple[int, int]] = []  # (start, end) of text to blank, found by _known_mistake
         self._patterns: dict[str, Any] = {t.name: t.pattern for t in parser.terminals}
         self._by_text = {p.value: n for n, p in self._patterns.items() if isinstance(p, PatternStr)}
         self._keywords = {n for n, p in self._patterns.items()
@@ -147,9 +149,30 @@ class SyntaxErrorTranslator:
                              "close it with '*/'")
             _, before = self._parse(text[:comment_at], file)
             return None, [d for d in before if not d.message.startswith("unexpected end of file")] + [unclosed]
-        return self._parse(text, file)
+        return self._parse_repairing(text, file)
+
+    def _parse_repairing(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+        """Some mistakes are recognised with their fix (an unparenthesised object after
+        `match`, a `where` without a guard): the text is repaired, keeping every offset,
+        and parsed again, so the mistake is reported once and later errors are real."""
+        explained: list[Diagnostic] = []
+        for _ in range(MAX_ERRORS):
+            self._repairs = []
+            tree, found = self._parse(text, file)
+            if not self._repairs:
+                break
+            explained.extend(d for d in found if d.span.start in {start for start, _ in self._repairs})
+            for start, end in self._repairs:
+                text = text[:start] + _blank(text[start:end]) + text[end:]
+        else:
+            tree, found = self._parse(text, file)  # repairs beyond the limit stay unexplained
+        if not explained:
+            return tree, found
+        lines = {d.span.line for d in explained}
+        return None, explained + [d for d in found if d.span.line not in lines]
 
     def _parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+        self._repairs = []
         found: list[Diagnostic] = []
         state = {"recoveries": 0, "last_line": 0}
 
@@ -234,11 +257,46 @@ class SyntaxErrorTranslator:
             close = self._close_keyword(word, expected)
             if close:
                 return error("E101", span, f"unknown word '{word}', did you mean '{close}'?")
+        known = self._known_mistake(tok, text, file, span)
+        if known is not None:
+            return known
         message = f"unexpected {found}: expected {self._describe(expected)}"
         closing = self._closing_context(expected, text, tok, file)
         if closing:
             message = f"unexpected {found}: {closing}"
         return error("E101", span, message)
+
+    def _known_mistake(self, tok: Any, text: str, file: str, span: ast.Span) -> Diagnostic | None:
+        """Two mistakes of match arms explained with their fix; each records a repair."""
+        if tok.type == "$END":
+            return None
+        at = tok.start_pos or 0
+        before = text[:at].rstrip()
+        if str(tok) == ">" and before.endswith(("-", "=")):  # `->` lexed as a minus: no operand came
+            before = before[:-1].rstrip()
+        if re.search(r"(?<![A-Za-z0-9_])where$", before) and str(tok) in (">", "->", "=>", ","):
+            start = len(before) - len("where")
+            self._repairs.append((start, len(before)))
+            return error("E101", position(text, start, file, len("where")), "'where' without a guard",
+                         "write the condition after 'where', or remove 'where'")
+        opener = scan_brackets(text, at).open
+        if not opener or opener[-1].char != "{":
+            return None
+        brace = opener[-1].offset
+        head = text[:brace].rstrip()
+        word = next((w for w in ("match", "validate") if head.endswith(w)), None)
+        close = _matching_brace(text, brace)
+        if word is None or close is None or "\n" in text[brace:close]:
+            return None
+        # An object literal shows itself by a key: its ':' after `match` (arms have none), its
+        # first word after `validate` (constraints start with `assume`).
+        if str(tok) != ":" and not (word == "validate" and not text[brace + 1:at].strip()):
+            return None
+        self._repairs.append((brace, close + 1))
+        what = "the arms" if word == "match" else "the constraints"
+        return error("E101", position(text, brace, file, close + 1 - brace),
+                     f"a '{{' right after '{word}' opens {what}, not an object",
+                     f"parenthesise an object: {word} ({text[brace:close + 1]}) {{ … }}")
 
     def _close_keyword(self, word: str, expected: set[str]) -> str | None:
         candidates = [self._patterns[n].value for n in expected if n in self._keywords]
@@ -268,7 +326,10 @@ class SyntaxErrorTranslator:
             rest -= self._keywords | {"NAME", "STRING"}
             labels.append("a name")
         for group, label in groups:
-            if len(rest & group) >= max(3, len(group) * 2 // 3):
+            # Lark leaves keywords out of `expected` where the contextual lexer would not
+            # offer them, so an expression position is judged by its punctuation and literals.
+            core = (group - self._keywords) or group
+            if len(rest & core) >= max(3, len(core) * 2 // 3):
                 rest -= group
                 labels.append(label)
         labels.extend(sorted(self._human(n) for n in rest))
@@ -311,6 +372,27 @@ def _first_sets(parser: lark.Lark) -> dict[str, set[str]]:
                     changed = True
             changed = changed or len(target) != before
     return first
+
+
+def _blank(text: str) -> str:
+    """A same-length stand-in that parses as a name (or as nothing, for `where`)."""
+    return " " * len(text) if text == "where" else "_" * len(text)
+
+
+def _matching_brace(text: str, start: int) -> int | None:
+    """Offset of the `}` closing the `{` at `start`, on the same line, or None."""
+    end = text.find("\n", start)
+    line_end = len(text) if end == -1 else end
+    depth = 0
+    for i in range(start, line_end):
+        ch = text[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
 
 
 def _describe_opener(text: str, opener: Bracket) -> str:

@@ -48,7 +48,7 @@ def test_check_json_output_shape(tmp_path: Path) -> None:
     assert data["errors"] == 1
     first = next(d for d in data["diagnostics"] if d["severity"] == "error")
     assert (first["code"], first["line"], first["column"], first["message"]) == ("E206", 3, 26, "unknown store 'prise'")
-    assert first["notes"] == ["did you mean 'prices'?"]
+    assert first["notes"] == ["did you mean 'prices'?", 'declare it in the mission: store prise: memory("prise")']
 
 
 def test_warnings_pass_unless_strict(tmp_path: Path) -> None:

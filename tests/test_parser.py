@@ -171,6 +171,44 @@ def test_fast_and_lark_paths_build_the_same_ast_with_the_same_positions(path: Pa
     assert to_json(fast) == to_json(slow)
 
 
+ISSUE_13_FORMS = {
+    "object and list patterns": 'match response { { error: e, code: 401 } -> jump R then retry, '
+                                '{ a: null, "b c": -1, ...rest } -> skip, [] -> skip, [x] -> skip, '
+                                '[f, ...r] where length(r) < 2 -> skip, [Order] -> skip, [..._] -> skip, _ -> skip }',
+    "match without subject": 'match { length(a) > 0 and b -> { store x -> s }, _ -> abort "none" }',
+    "match expressions": 'let t = match { .total > 1000 => "vip", _ => "new" }\n'
+                         'let u = match x { v where v is string => v, { n: n } => n, _ => null }',
+    "source before path": 'get Xero "/invoices/" + id { params: { a: 1 } }\nget nextUrl',
+    "smaller forms": 'validate { assume length(users) > 0 }\nabort "Failed: " + task.id\n'
+                     'let n = if .nickname then .nickname else .firstName\n'
+                     'let m = response.items.filter(.price > 10).map(.id)',
+}
+
+
+@pytest.mark.parametrize("steps", ISSUE_13_FORMS.values(), ids=ISSUE_13_FORMS.keys())
+def test_issue_13_forms_build_the_same_ast_on_both_paths_and_round_trip(steps: str) -> None:
+    text = f"mission M {{ action A {{\n{steps}\n}} run A }}"
+    fast, slow = _both_paths(text)
+    assert fast is not None and slow is not None
+    assert to_json(fast) == to_json(slow)
+    rebuilt = from_json(json.loads(json.dumps(to_json(fast))))
+    assert rebuilt == fast
+
+
+def test_source_before_path_and_method_calls_build_the_documented_nodes() -> None:
+    program = parse('action A { get Xero "/x" { a: 1 }\nget nextUrl\nlet m = xs.filter(.p).map(.id) }')
+    action = program.declarations[0]
+    assert isinstance(action, ast.Action)
+    first, second, let = action.steps
+    assert isinstance(first, ast.Fetch) and first.source is not None and first.source.name == "Xero"
+    assert isinstance(second, ast.Fetch) and second.source is None and isinstance(second.path, ast.Var)
+    assert isinstance(let, ast.Let) and isinstance(let.value, ast.FuncCall)
+    assert let.value.func.name == "mapEach"
+    inner = let.value.args[0]
+    assert isinstance(inner, ast.FuncCall) and inner.func.name == "filter"
+    assert isinstance(inner.args[0], ast.Var) and inner.args[0].name == "xs"
+
+
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
 def test_json_round_trip(path: Path) -> None:
     program = parse(path.read_text(), str(path))
@@ -183,7 +221,9 @@ def test_json_round_trip(path: Path) -> None:
 _PIECES = ["mission M {", "action A {", "}", "{", "get \"/x/{a.b}\"", "let x = 1", "run A", "then", "[A, B]",
            "for x in xs parallel", "match response {", "_ -> skip", ",", "store x -> s { key: .id }",
            "abort", "retry", ".a", "+", "(", ")", "\"s\"", "30s", "1.5", "// c\n", "/* c */", "where", "not",
-           "page", "store", "source S { auth: none }", "map x -> T { a: 1 } as y", "??", "is not null"]
+           "page", "store", "source S { auth: none }", "map x -> T { a: 1 } as y", "??", "is not null",
+           "match {", "=>", "{ e: x, ...r }", "[a, ...b]", "if", "then", "else", "get S \"/x\"", ".filter(.a)",
+           "validate {", "assume x", "abort \"a\" +"]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from reqon import ast
 from reqon.checker import options as opt
 from reqon.checker.context import ActionSummary, Context, head, suggest
-from reqon.checker.expressions import PREDEFINED, Binding, ExprChecker, Scope
+from reqon.checker.expressions import ExprChecker
+from reqon.checker.patterns import bind_pattern, check_arms
+from reqon.checker.scopes import PREDEFINED, Binding, Scope
 
 REQUEST_OPTIONS = ("source", "params", "headers", "body", "paginate", "until", "items", "maxPages",
                    "since", "retry", "timeout", "allow")
@@ -133,7 +135,7 @@ class ActionWalker:
             self._warn_unread(binding)
 
     def _warn_unread(self, binding: Binding) -> None:
-        if binding.kind != "loop" and not binding.read and binding.span not in self.ctx.read_too_early:
+        if binding.kind in ("let", "as") and not binding.read and binding.span not in self.ctx.read_too_early:
             self.ctx.warn("W519", binding.span, f"variable '{binding.name}' is never read")
 
     def bind(self, ident: ast.Ident, scope: Scope, kind: str) -> None:
@@ -155,12 +157,25 @@ class ActionWalker:
     # ------------------------------------------------------------ fetch and call
     def _fetch(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
         assert isinstance(step, ast.Fetch)
-        if isinstance(step.path, ast.Literal) and step.path.kind == "string":
-            self._placeholders(step.path, scope)
+        path = step.path
+        if isinstance(path, ast.Literal) and path.kind == "string":
+            self._placeholders(path, scope)
+        elif isinstance(path, ast.Var) and path.name in self.ctx.sources and not self.expr.resolve(
+                path.name, path.span, scope, False):
+            self.ctx.error("E210", path.span, f"'{path.name}' is a source, not a path",
+                           f"name the source before a string path: {step.method} {path.name} \"/…\"")
         else:
-            self.expr.check(step.path, scope, False)
+            self.expr.check(path, scope, False)
         entries = self._request_options(step, scope, step.method)
-        source = self._fetch_source(step, entries.get("source"))
+        named = entries.get("source")
+        if step.source is not None:
+            if named is not None:
+                self.ctx.error("E302", named.key_span, "the source is given twice",
+                               f"the fetch already names it before the path: {step.source.name}",
+                               notes=(("named here", step.source.span),))
+            named = ast.Entry(key="source", key_span=step.source.span, span=step.source.span,
+                              value=ast.Var(name=step.source.name, span=step.source.span))
+        source = self._fetch_source(step, named)
         headers = entries.get("headers")
         if source is not None and headers is not None:
             self._authorization_header(source, headers.value)
@@ -408,9 +423,10 @@ class ActionWalker:
 
     def _validate(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
         assert isinstance(step, ast.Validate)
-        self.expr.check(step.target, scope, False)
+        if step.target is not None:
+            self.expr.check(step.target, scope, False)
         for constraint in step.constraints:
-            self.expr.check(constraint.condition, scope, True)
+            self.expr.check(constraint.condition, scope, step.target is not None)
 
     def _store(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
         assert isinstance(step, ast.StoreStep)
@@ -428,7 +444,8 @@ class ActionWalker:
     def _write(self, ident: ast.Ident) -> None:
         name = ident.name
         if name not in self.ctx.stores:
-            self.ctx.error("E206", ident.span, f"unknown store '{name}'", *suggest(name, self.ctx.stores))
+            self.ctx.error("E206", ident.span, f"unknown store '{name}'", *suggest(name, self.ctx.stores),
+                           f"declare it in the mission: store {name}: memory(\"{name}\")")
             return
         self.ctx.used_stores.add(name)
         self.summary.store_writes.setdefault(name, ident.span)
@@ -439,31 +456,29 @@ class ActionWalker:
         self.bind(step.name, scope, "let")
 
     def _match(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
+        """§4.9: each arm body is a block scope holding the pattern's bindings. Without a
+        subject there is nothing for `queue` to dead-letter, so `in_match` stays as it was."""
         assert isinstance(step, ast.MatchStep)
-        self.expr.check(step.subject, scope, False)
-        self.ctx.warn_unreachable_arm(
-            step.arms, lambda a: a.pattern.name == "_" and not a.is_list and a.guard is None)
-        wildcard = False
+        has_subject = step.subject is not None
+        if step.subject is not None:
+            self.expr.check(step.subject, scope, False)
+        catch_all = check_arms(self.ctx, step.arms, has_subject)
         for branch in step.arms:
-            self._pattern(branch)
-            wildcard = wildcard or (branch.pattern.name == "_" and not branch.is_list)
             body = Scope(scope)
+            if branch.pattern is not None:
+                bind_pattern(self.ctx, branch.pattern, body)
+            if branch.condition is not None:
+                self.expr.check(branch.condition, scope, False)
             if branch.guard is not None:
-                self.expr.check(branch.guard, body, True)
-            self.block(branch.body, body, arm=True, in_match=True)
-        if not wildcard:
-            self.ctx.warn("W504", step_head(step), "match without a '_' arm",
-                          "a value that no arm matches fails the step with kind no-match")
-
-    def _pattern(self, branch: ast.Arm) -> None:
-        name = branch.pattern.name
-        if name == "_":
-            return
-        if name in self.ctx.schemas:
-            self.ctx.used_schemas.add(name)
-        else:
-            self.ctx.error("E208", branch.pattern.span, f"unknown schema '{name}'",
-                           *suggest(name, self.ctx.schemas))
+                self.expr.check(branch.guard, body, has_subject)
+            self.block(branch.body, body, arm=True, in_match=in_match or has_subject)
+        if not catch_all:
+            if has_subject:
+                self.ctx.warn("W504", step_head(step), "match without a '_' arm",
+                              "a value that no arm matches fails the step with kind no-match")
+            else:
+                self.ctx.warn("W504", step_head(step), "match without a final '_' or 'true' arm",
+                              "when no condition holds the step fails with kind no-match")
 
     def _wait(self, step: ast.Step, scope: Scope, arm: bool, in_match: bool) -> None:
         assert isinstance(step, ast.Wait)

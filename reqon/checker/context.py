@@ -8,10 +8,9 @@ pass (jump cycles, W501, W506, W520) never walk an action body again.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error, warning
@@ -70,14 +69,6 @@ class Context:
 
     def warn(self, code: str, span: ast.Span, message: str, *hints: str, notes: Notes = ()) -> None:
         self.diagnostics.append(warning(code, span, message, *hints, notes=notes))
-
-    def warn_unreachable_arm(self, arms: Sequence[Any], matches_everything: Callable[[Any], bool]) -> None:
-        """W503, once per match: the first arm after one that matches every value."""
-        for i, arm in enumerate(arms[:-1]):
-            if matches_everything(arm):
-                self.warn("W503", arms[i + 1].pattern.span, "unreachable match arm",
-                          notes=(("the '_' arm without guard before it matches every value", arm.pattern.span),))
-                return
 
     def check_name(self, ident: ast.Ident, what: str) -> None:
         """E106: reserved words and `_` cannot name anything."""

@@ -13,7 +13,8 @@ from reqon import ast
 from reqon.checker import openapi
 from reqon.checker import options as opt
 from reqon.checker.context import ActionSummary, Context, head, suggest
-from reqon.checker.expressions import ExprChecker, Scope
+from reqon.checker.expressions import ExprChecker
+from reqon.checker.scopes import Scope
 from reqon.checker.schedule import UNIT_WORDS, at_problem, cron_problem, timezone_problem
 from reqon.stores import STORE_KINDS, validate_target
 from reqon.values import SCHEMA_TYPE_NAMES

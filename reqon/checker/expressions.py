@@ -13,61 +13,10 @@ from collections.abc import Callable
 
 from reqon import ast
 from reqon.checker.context import ActionSummary, Context, suggest
+from reqon.checker.patterns import bind_pattern, check_arms
+from reqon.checker.scopes import ACTION_NAMES, PREDEFINED, Scope
 from reqon.builtins import BUILTINS, check_jmes, check_regex
 from reqon.values import IS_TYPE_NAMES
-
-ACTION_NAMES = frozenset({"response", "http"})
-PREDEFINED = frozenset({"response", "http", "errors", "it"})
-
-
-class Binding:
-    """A variable: `kind` is let, as or loop; `read` feeds W519."""
-
-    __slots__ = ("name", "span", "kind", "read")
-
-    def __init__(self, name: str, span: ast.Span, kind: str) -> None:
-        self.name = name
-        self.span = span
-        self.kind = kind
-        self.read = False
-
-
-class Scope:
-    """One block scope; `pending` maps names bound by a later `let`/`as` of this block (E217)."""
-
-    __slots__ = ("parent", "names", "pending")
-
-    def __init__(self, parent: Scope | None, pending: dict[str, ast.Span] | None = None) -> None:
-        self.parent = parent
-        self.names: dict[str, Binding] = {}
-        self.pending = pending or {}
-
-    def lookup(self, name: str) -> Binding | None:
-        scope: Scope | None = self
-        while scope is not None:
-            found = scope.names.get(name)
-            if found is not None:
-                return found
-            scope = scope.parent
-        return None
-
-    def bound_later(self, name: str) -> ast.Span | None:
-        scope: Scope | None = self
-        while scope is not None:
-            found = scope.pending.get(name)
-            if found is not None:
-                return found
-            scope = scope.parent
-        return None
-
-    def visible(self) -> set[str]:
-        names: set[str] = set()
-        scope: Scope | None = self
-        while scope is not None:
-            names.update(scope.names)
-            scope = scope.parent
-        return names
-
 
 class ExprChecker:
     """Checks expressions of one place: an action, a stage condition or mission-level settings.
@@ -202,28 +151,21 @@ class ExprChecker:
                            *suggest(name, IS_TYPE_NAMES))
 
     def _match(self, expr: ast.Expr, scope: Scope, subject: bool) -> None:
+        """§5.10: guards see the match subject and the bindings; results only the bindings."""
         assert isinstance(expr, ast.MatchExpr)
-        self.check(expr.subject, scope, subject)
-        self.ctx.warn_unreachable_arm(
-            expr.arms, lambda a: isinstance(a.pattern, ast.Var) and a.pattern.name == "_" and a.guard is None)
+        has_subject = expr.subject is not None
+        if expr.subject is not None:
+            self.check(expr.subject, scope, subject)
+        check_arms(self.ctx, expr.arms, has_subject)
         for arm in expr.arms:
-            self._pattern(arm.pattern)
+            arm_scope = Scope(scope)
+            if arm.pattern is not None:
+                bind_pattern(self.ctx, arm.pattern, arm_scope)
+            if arm.condition is not None:
+                self.check(arm.condition, scope, subject)
             if arm.guard is not None:
-                self.check(arm.guard, scope, True)
-            self.check(arm.result, scope, subject)
-
-    def _pattern(self, pattern: ast.Expr) -> bool:
-        """E315 unless a literal, a negative number or `_`; True for `_`."""
-        if isinstance(pattern, ast.Var) and pattern.name == "_":
-            return True
-        if isinstance(pattern, ast.Literal):
-            return False
-        if (isinstance(pattern, ast.Unary) and pattern.op == "-" and isinstance(pattern.operand, ast.Literal)
-                and pattern.operand.kind in ("int", "decimal", "duration")):
-            return False
-        self.ctx.error("E315", pattern.span, "a match-expression pattern must be a literal or _",
-                       "compare with a guard instead: _ where it == value => …")
-        return False
+                self.check(arm.guard, arm_scope, has_subject or subject)
+            self.check(arm.result, arm_scope, subject)
 
     # ------------------------------------------------------------ functions
     def _call(self, expr: ast.Expr, scope: Scope, subject: bool) -> None:

@@ -16,7 +16,8 @@ from reqon import ast
 from reqon.checker import options as opt
 from reqon.checker.context import ActionSummary, Context, head, suggest
 from reqon.checker.declarations import MODES, mission_mode
-from reqon.checker.expressions import ExprChecker, Scope
+from reqon.checker.expressions import ExprChecker
+from reqon.checker.scopes import Scope
 
 STAGE_OPTIONS = ("mode", "maxConcurrency", "timeout")
 

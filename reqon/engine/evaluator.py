@@ -17,7 +17,7 @@ from typing import Any
 from reqon import ast
 from reqon import values as V
 from reqon.errors import RunError
-from reqon.engine.expressions import Expressions, Scope
+from reqon.engine.expressions import NO_SUBJECT, Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.engine.model import Invocation
 from reqon.engine.runstate import ProgressLog
@@ -163,7 +163,8 @@ class Evaluator:
                                                 f"a value of type {V.type_of(value)}: {_short(value)}")
 
     def _validate(self, step: ast.Validate, scope: Scope, inv: Invocation) -> None:
-        target = self.x.eval(step.target, scope)
+        """Without a target the conditions run in the enclosing scope, with no implicit subject."""
+        target = self.x.eval(step.target, scope) if step.target is not None else NO_SUBJECT
         for assume in step.constraints:
             if V.truthy(self.x.eval(assume.condition, scope, target)):
                 continue
@@ -171,7 +172,8 @@ class Evaluator:
             if assume.warn:
                 self.hooks.validation_warning(message, assume.span)
                 continue
-            raise RunError(kind="validation", message=f"{message} (value: {_short(target)})", span=assume.span)
+            shown = f" (value: {_short(target)})" if step.target is not None else ""
+            raise RunError(kind="validation", message=f"{message}{shown}", span=assume.span)
 
     def _skip(self, step: ast.Skip, scope: Scope, inv: Invocation) -> None:
         raise SkipSignal()
@@ -246,29 +248,33 @@ class Evaluator:
 
     # ------------------------------------------------------------ control flow
     async def _match(self, step: ast.MatchStep, scope: Scope, inv: Invocation) -> None:
-        subject = self.x.eval(step.subject, scope)
-        for arm in step.arms:
-            if not self._arm_matches(arm, subject, scope):
-                continue
-            arm_scope = Scope(scope, {_MATCH_SUBJECT: subject})
-            try:
-                await self.run_block(arm.body, arm_scope, inv)
-            except ContinueSignal:
-                pass
-            return
-        raise RunError(kind="no-match", message=f"no arm of match matched a value of type "
-                                                f"{V.type_of(subject)}: {_short(subject)}")
-
-    def _arm_matches(self, arm: ast.Arm, subject: Value, scope: Scope) -> bool:
-        name = arm.pattern.name
-        if name != "_":
-            ref = V.TypeRef(name)
-            if arm.is_list:
-                if not isinstance(subject, list) or not all(V.matches_type(v, ref, self.schemas) for v in subject):
-                    return False
-            elif not V.matches_type(subject, ref, self.schemas):
-                return False
-        return arm.guard is None or V.truthy(self.x.eval(arm.guard, scope, subject))
+        """§4.9: the first applying arm's body runs in its own block scope, which holds the
+        pattern's bindings; each invocation, iteration and branch has its own."""
+        arm_scope: Scope | None = None
+        chosen: ast.Arm | None = None
+        if step.subject is None:
+            for arm in step.arms:
+                if arm.condition is None or V.truthy(self.x.eval(arm.condition, scope)):
+                    chosen, arm_scope = arm, Scope(scope)
+                    break
+            else:
+                raise RunError(kind="no-match", message="no arm of match applied: every condition was false")
+        else:
+            subject = self.x.eval(step.subject, scope)
+            for arm in step.arms:
+                arm_scope = self.x.arm_scope(arm.pattern, arm.guard, subject, scope)
+                if arm_scope is not None:
+                    chosen = arm
+                    arm_scope.bind(_MATCH_SUBJECT, subject)
+                    break
+            else:
+                raise RunError(kind="no-match", message=f"no arm of match matched a value of type "
+                                                        f"{V.type_of(subject)}: {_short(subject)}")
+        assert chosen is not None and arm_scope is not None
+        try:
+            await self.run_block(chosen.body, arm_scope, inv)
+        except ContinueSignal:
+            pass
 
     async def _for(self, step: ast.For, scope: Scope, inv: Invocation) -> None:
         items = self._loop_items(step, scope)

@@ -13,6 +13,7 @@ from typing import Any
 from reqon import ast
 from reqon import values as V
 from reqon.builtins import BUILTINS
+from reqon.engine.patterns import PatternCompiler
 from reqon.errors import RunError
 from reqon.stores.base import Store
 
@@ -62,10 +63,12 @@ class Expressions:
     """Evaluates expression nodes against a scope, the mission's stores and an optional subject."""
 
     def __init__(self, stores: Mapping[str, Store], sources: Mapping[str, str],
-                 functions: Mapping[str, Callable[..., Value]] | None = None) -> None:
+                 functions: Mapping[str, Callable[..., Value]] | None = None,
+                 schemas: Mapping[str, V.Schema] | None = None) -> None:
         self._stores = stores
         self._sources = sources
         self._functions = dict(functions or {})
+        self.patterns = PatternCompiler(schemas or {})
         self._dispatch: dict[type, Callable[[Any, Scope, Value], Value]] = {
             ast.Literal: self._literal, ast.Var: self._var, ast.SubjectField: self._subject_field,
             ast.Member: self._member, ast.Index: self._index, ast.FuncCall: self._call,
@@ -241,12 +244,27 @@ class Expressions:
         return out
 
     def _match(self, e: ast.MatchExpr, scope: Scope, subject: Value) -> Value:
+        """§5.10: the first applying arm's result, or null. Guards see the match subject as
+        implicit subject; results keep the enclosing one. Bindings live in the arm's scope."""
+        if e.subject is None:
+            for arm in e.arms:
+                if arm.condition is None or V.truthy(self.eval(arm.condition, scope, subject)):
+                    return self.eval(arm.result, scope, subject)
+            return None
         value = self.eval(e.subject, scope, subject)
         for arm in e.arms:
-            wildcard = isinstance(arm.pattern, ast.Var) and arm.pattern.name == "_"
-            if not wildcard and not V.equal(self.eval(arm.pattern, scope, subject), value):
-                continue
-            if arm.guard is not None and not V.truthy(self.eval(arm.guard, scope, value)):
-                continue
-            return self.eval(arm.result, scope, subject)
+            arm_scope = self.arm_scope(arm.pattern, arm.guard, value, scope)
+            if arm_scope is not None:
+                return self.eval(arm.result, arm_scope, subject)
         return None
+
+    def arm_scope(self, pattern: Any, guard: Any, value: Value, scope: Scope) -> Scope | None:
+        """The scope of an arm whose pattern and guard accept `value` (holding the pattern's
+        bindings), or None when the arm does not apply."""
+        bindings: dict[str, Value] = {}
+        if not self.patterns.matcher(pattern)(value, bindings):
+            return None
+        arm_scope = Scope(scope, bindings)
+        if guard is not None and not V.truthy(self.eval(guard, arm_scope, value)):
+            return None
+        return arm_scope

@@ -94,7 +94,7 @@ class FetchPlanner:
         literal_path = step.path if isinstance(step.path, ast.Literal) and step.path.kind == "string" else None
         return FetchPlan(
             method=step.method.upper(),
-            source=self._source_name(value("source")),
+            source=step.source.name if step.source is not None else self._source_name(value("source")),
             template=_template(str(literal_path.value)) if literal_path is not None else None,
             path_expr=step.path,
             params=value("params"), headers=value("headers"), body=value("body"), until=value("until"),

@@ -24,7 +24,7 @@ from reqon import values as V
 from reqon.engine.checkpoints import CheckpointFile, Checkpoints, PostgresCheckpoints
 from reqon.engine.database import open_database
 from reqon.errors import ConfigError, RunError
-from reqon.engine.evaluator import Evaluator
+from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.http.model import SourceSettings
@@ -171,7 +171,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         postgrest = _postgrest_endpoint(mission) if open_stores else None
         stores = _open_stores(mission, options.data_dir, database, postgrest) if open_stores else {}
         mission_scope = Scope(None, {"errors": []})
-        expressions = Expressions(stores, files)
+        expressions = Expressions(stores, files, schemas=schemas_of(mission))
         secrets = Secrets()
         _register_database_secret(secrets, database)
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]

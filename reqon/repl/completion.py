@@ -20,7 +20,7 @@ from prompt_toolkit.completion import (
 )
 from prompt_toolkit.document import Document
 
-from reqon.grammar import all_keywords
+from reqon.grammar import METHOD_ALIASES, all_keywords, http_methods
 from reqon.repl.commands import COMMANDS, Names
 from reqon.builtins import BUILTINS
 
@@ -30,6 +30,8 @@ _ARROW = re.compile(r"->\s*$")
 _AFTER_WORD = re.compile(r"\b(jump|apply|run|then|queue|call)\s+$")
 _IN_STAGE_LIST = re.compile(r"\brun\b[^\n]*\[[^\]]*$")
 _COMMAND_ARGUMENT = re.compile(r"^\s*(:[a-z]+)\s+(\S*)$")
+# `get ` then a word: the source named before the path (§4.1)
+_AFTER_METHOD = re.compile(r"(?<![A-Za-z0-9_.])(?:" + "|".join(sorted(http_methods())) + r")\s+$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ def suggest(before_cursor: str, names: Names) -> list[Suggestion]:
         return _command(stripped, names)
     word = _current_word(before_cursor)
     head = before_cursor[:len(before_cursor) - len(word)]
-    return _unique(s for s in _in_context(head, names) if s.text.startswith(word) and s.text != word)
+    found = _unique(s for s in _in_context(head, names) if s.text.startswith(word) and s.text != word)
+    if not found and word and _PATH_BEFORE_DOT.search(head):  # no field fits: a method-style call (§5.8)
+        found = [s for s in _methods() if s.text.startswith(word) and s.text != word]
+    return found
 
 
 def _current_word(text: str) -> str:
@@ -79,6 +84,8 @@ def _in_context(head: str, names: Names) -> Iterable[Suggestion]:
         return _named(names.actions, "action")
     if _IN_STAGE_LIST.search(head):
         return _named(names.actions, "action")
+    if _AFTER_METHOD.search(head):
+        return _named(names.sources, "source") + _anything(names)
     return _anything(names)
 
 
@@ -101,6 +108,11 @@ def _fields(head: str, names: Names) -> list[Suggestion]:
     every = [f for fields in names.store_fields.values() for f in fields]
     every += [k for value in names.variables.values() if isinstance(value, list) for k in _keys(value)]
     return _named(every, "field")
+
+
+def _methods() -> list[Suggestion]:
+    """Built-ins as methods, with the aliases of that position (`.map(` is mapEach)."""
+    return _named(sorted(set(BUILTINS) | set(METHOD_ALIASES)), "function")
 
 
 def _walk(value: Any, path: list[str]) -> Any:

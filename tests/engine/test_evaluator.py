@@ -172,7 +172,7 @@ def test_apply_without_an_applicable_variant_fails_with_no_match(tmp_path: Path,
 def test_validate_fails_with_the_condition_text_and_the_value(tmp_path: Path, server: ThreadedServer) -> None:
     body = """
   action A {
-    validate { n: 5 } { assume .n > 10 }
+    validate ({ n: 5 }) { assume .n > 10 }
   }
   run A
 """
@@ -313,7 +313,7 @@ def test_match_without_a_matching_arm_fails_with_no_match(tmp_path: Path, server
     body = """
   schema Err { error: string }
   action A {
-    match { ok: true } { Err -> continue }
+    match ({ ok: true }) { Err -> continue }
   }
   run A
 """

@@ -101,3 +101,17 @@ def test_a_live_session_offers_what_was_declared_and_stored(tmp_path: Path) -> N
     assert texts("seen.co", live) == ["colour"]
     assert texts(":show s", live) == ["seen"]
     assert "response" not in live.variables  # bound to nothing yet: not worth offering
+
+
+def test_a_source_is_offered_between_the_method_and_the_path() -> None:
+    """`get Shop "/books"` (§4.1): after a method, sources come first."""
+    assert suggest("get Sh", NAMES) == [Suggestion("Shop", "source")]
+    assert texts("  POST ")[0] == "Shop"
+
+
+def test_builtins_are_offered_method_style_when_no_field_fits() -> None:
+    """`response.items.filter(…)` (§5.8): fields win; built-ins (and `map`) when none fits."""
+    assert texts("response.items.") == ["isbn", "title"]
+    assert texts("response.items.ti") == ["title"]
+    assert suggest("response.items.fil", NAMES) == [Suggestion("filter", "function")]
+    assert texts("books.ma") == ["map", "mapEach", "matches", "max"]
