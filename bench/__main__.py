@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import engine, parse, patterns
+from bench import daemon, engine, parse, patterns
 
 
 def main() -> None:
@@ -14,6 +14,8 @@ def main() -> None:
     patterns.main()
     print("\n## bench/engine\n")
     engine.main()
+    print("\n## bench/daemon\n")
+    daemon.main()
 
 
 if __name__ == "__main__":

@@ -1,18 +1,30 @@
-"""bench/engine: the evaluator and the parallel engine against a local API (issue 4).
+"""bench/engine: whole missions as users time them, against a hand-written httpx script (issues 4, 14).
 
-Scenarios (the API runs in a separate process, so it does not share the
-client's CPU; its latency is added by the server with `asyncio.sleep`):
+Every scenario is run as a real process, `reqon run FILE`, and next to it, in the same run
+and against the same API process, `bench/httpx_floor.py` doing the same requests with a
+plain `httpx.AsyncClient` (the floor to beat). Each is run `--repeat` times; the table
+shows the best wall clock (the machine is shared, so the best is the least disturbed; the
+short scenarios run four times as often), the best CPU time (user + system, much less
+disturbed by other load than the wall clock), the largest peak RSS, and reqon's in-process
+figure (the stage durations from `--json-log`) so that start-up and work can be told apart.
 
-* fanout      2,011 sequential requests at 20 ms: 3 list pages + 2,008 item GETs in a plain `for`
+Scenarios (the API runs in a separate process; latency is the server's `asyncio.sleep`):
+
+* startup     one GET + one store write at 20 ms
+* fanout      sequential GETs at 20 ms: the list pages + one GET per item in a plain `for`
 * fanout_par  the same work with the item GETs in a `for … parallel` loop, concurrency 10
-* wide        10 parallel branches, each paginating 20 pages at 20 ms
+* wide        10 parallel branches, each paginating 20 pages (21 requests) at 20 ms
 * throughput  a `for … parallel` loop, concurrency 50, zero latency, one GET + one store write each
 
-For each: wall time of the stage that does the work (from `--json-log`), the ideal
-time N/C × L, their ratio, the whole process's wall time and its peak RSS.
-Also: `reqon run` start-up (a mission with one trivial stage and no request).
+`--items` sets the fan-out size (default 500, so the whole bench takes about two minutes);
+`--full` is the issue's size, 2,008 items (2,011 requests). The ideal is the latency times
+the requests that must follow one another.
 
-Run:  .venv/bin/python -m bench.engine [--scenario NAME ...] [--items 2008]
+Optional TypeScript comparison: set `REQON_TS` to the command that runs a mission with
+the original (for example `REQON_TS="node /path/to/reqon/dist/cli.js"`); it is then run
+on the same files, `$REQON_TS FILE`, and shown in its own column.
+
+Run:  .venv/bin/python -m bench.engine [--scenario NAME ...] [--items N | --full] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -22,27 +34,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LATENCY_MS = 20.0
-
-
-@dataclass
-class Result:
-    name: str
-    stage_s: float
-    ideal_s: float
-    process_s: float
-    peak_mb: float
-    extra: str = ""
-
-    def row(self) -> str:
-        ratio = f"{self.stage_s / self.ideal_s:.3f}x" if self.ideal_s else "—"
-        ideal = f"{self.ideal_s:.2f}" if self.ideal_s else "—"
-        return (f"| {self.name} | {self.stage_s:.2f} | {ideal} | {ratio} | {self.process_s:.2f} | "
-                f"{self.peak_mb:.0f} | {self.extra} |")
 
 
 class Server:
@@ -116,81 +113,157 @@ def throughput_body(items: int) -> str:
 """
 
 
-def run_reqon(mission: str, workdir: Path) -> tuple[dict[int, float], float, float]:
-    """Run a mission; return stage durations (s) from the JSON log, wall time and peak RSS (MB)."""
-    path = workdir / "bench.vague"
-    path.write_text(mission)
-    reqon = Path(sys.executable).with_name("reqon")
+
+
+def startup_body() -> str:
+    return """
+  action One {
+    get "/items/1"
+    store response -> items { key: toString(.id) }
+  }
+  run One
+"""
+
+
+@dataclass
+class Timing:
+    """Best wall clock and largest peak RSS of one command over the repetitions."""
+
+    wall_s: float = float("inf")
+    cpu_s: float = float("inf")  # user + system time of the process: less disturbed by other load
+    peak_mb: float = 0.0
+    work_s: float = float("inf")  # reqon only: the stages' own durations, from --json-log
+
+    def add(self, wall: float, cpu: float, peak: float, work: float | None = None) -> None:
+        self.wall_s = min(self.wall_s, wall)
+        self.cpu_s = min(self.cpu_s, cpu)
+        self.peak_mb = max(self.peak_mb, peak)
+        if work is not None:
+            self.work_s = min(self.work_s, work)
+
+
+@dataclass
+class Scenario:
+    name: str
+    body: str
+    server: str  # "slow" (20 ms) or "fast" (zero latency)
+    requests: int
+    ideal_s: float
+    items: int
+    reqon: Timing = field(default_factory=Timing)
+    httpx: Timing = field(default_factory=Timing)
+    ts: Timing = field(default_factory=Timing)
+
+
+def scenarios(items: int) -> dict[str, Scenario]:
+    latency = LATENCY_MS / 1000
+    pages = items // 1000 + 1  # the last page is the short one that ends the listing
+    many = max(items, 5000)
+    return {
+        "startup": Scenario("startup", startup_body(), "slow", 1, latency, 1),
+        "fanout": Scenario("fanout", fanout_body(items, False), "slow", pages + items,
+                           (pages + items) * latency, items),
+        "fanout_par": Scenario("fanout_par", fanout_body(items, True), "slow", pages + items,
+                               (pages + -(-items // 10)) * latency, items),
+        "wide": Scenario("wide", wide_body(10, 20), "slow", 10 * 21, 21 * latency, 0),
+        "throughput": Scenario("throughput", throughput_body(many), "fast", many // 1000 + 1 + many, 0.0, many),
+    }
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float, float, str]:
+    """Run a command; its wall clock (s), CPU time (s), peak RSS (MB) and stderr. A failure stops the bench."""
     started = time.perf_counter()
-    process = subprocess.Popen([str(reqon), "run", str(path), "--json-log", "--no-progress",
-                                "--data-dir", str(workdir / "data")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=workdir)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
     assert process.stderr is not None
-    log = process.stderr.read()
+    err = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"reqon run failed ({process.returncode}):\n{log[-2000:]}")
-    stages = {}
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed ({code}):\n{err[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, err
+
+
+def stage_seconds(log: str) -> float:
+    """Sum of the stage durations in a `--json-log`: the work, without start-up and shutdown."""
+    total = 0.0
     for line in log.splitlines():
         event = json.loads(line)
         if event.get("event") == "stage.end":
-            stages[event["stage"]] = event["durationMs"] / 1000
-    return stages, wall, usage.ru_maxrss / 1024
+            total += event["durationMs"] / 1000
+    return total
 
 
-def scenario(name: str, items: int, slow: Server, fast: Server, workdir: Path) -> Result:
-    latency = LATENCY_MS / 1000
-    if name == "fanout":
-        stages, wall, peak = run_reqon(_mission("Fanout", fanout_body(items, False), slow.url), workdir)
-        pages = -(-items // 1000)
-        total = stages[1] + stages[2]
-        return Result(name, total, (pages + items) * latency, wall, peak, f"{pages + items} requests")
-    if name == "fanout_par":
-        stages, wall, peak = run_reqon(_mission("FanoutPar", fanout_body(items, True), slow.url), workdir)
-        pages = -(-items // 1000)
-        total = stages[1] + stages[2]
-        ideal = pages * latency + -(-items // 10) * latency
-        return Result(name, total, ideal, wall, peak, f"{pages + items} requests, concurrency 10")
-    if name == "wide":
-        stages, wall, peak = run_reqon(_mission("Wide", wide_body(10, 20), slow.url), workdir)
-        return Result(name, stages[1], 20 * latency, wall, peak, "10 branches x 20 pages")
-    if name == "throughput":
-        n = max(items, 5000)
-        stages, wall, peak = run_reqon(_mission("Throughput", throughput_body(n), fast.url), workdir)
-        rate = n / stages[2]
-        return Result(name, stages[2], 0.0, wall, peak, f"{n} iterations, {rate:,.0f} iterations/s")
-    raise ValueError(name)
+def compile_bytecode() -> None:
+    """Time reqon as installed from a wheel, with its bytecode written: an editable install run
+    under PYTHONDONTWRITEBYTECODE would otherwise compile every module in every process."""
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "reqon"), quiet=1)
 
 
-def startup(workdir: Path) -> float:
-    path = workdir / "startup.vague"
-    path.write_text('mission Startup {\n  store s: memory("s")\n  action Noop { let x = 1 store { id: x } -> s }\n'
-                    "  run Noop\n}\n")
-    reqon = Path(sys.executable).with_name("reqon")
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        subprocess.run([str(reqon), "run", str(path), "-q", "--data-dir", str(workdir / "data")], check=True)
-        best = min(best, time.perf_counter() - t0)
-    return best
+SHORT = ("startup", "wide")  # under a second: run four times as often, since one disturbance ruins a run
+
+
+def measure(s: Scenario, url: str, workdir: Path, repeat: int, ts: list[str] | None) -> None:
+    path = workdir / f"{s.name}.vague"
+    path.write_text(_mission(s.name.title().replace("_", ""), s.body, url))
+    reqon = str(Path(sys.executable).with_name("reqon"))
+    floor = str(Path(__file__).with_name("httpx_floor.py"))
+    for _ in range(repeat * 4 if s.name in SHORT else repeat):  # interleaved: both see the same load
+        data = str(workdir / "data")
+        wall, cpu, peak, log = timed([reqon, "run", str(path), "--json-log", "--no-progress",
+                                      "--data-dir", data], workdir)
+        s.reqon.add(wall, cpu, peak, stage_seconds(log))
+        wall, cpu, peak, _ = timed([sys.executable, floor, s.name, url, "--items", str(s.items)], workdir)
+        s.httpx.add(wall, cpu, peak)
+        if ts:
+            wall, cpu, peak, _ = timed([*ts, str(path)], workdir)
+            s.ts.add(wall, cpu, peak)
+
+
+def row(s: Scenario, with_ts: bool) -> str:
+    ideal = f"{s.ideal_s:.2f}" if s.ideal_s else "—"
+    of_ideal = f" ({s.reqon.wall_s / s.ideal_s:.2f}x)" if s.ideal_s else ""
+    extra = ""
+    if s.name == "throughput":
+        extra = f" {s.items / s.reqon.work_s:,.0f} it/s in process"
+    cells = [s.name, f"{s.requests:,}", ideal, f"{s.reqon.work_s:.3f}", f"{s.reqon.wall_s:.3f}{of_ideal}",
+             f"{s.httpx.wall_s:.3f}", f"{s.reqon.wall_s / s.httpx.wall_s:.2f}x",
+             f"{s.reqon.cpu_s:.3f}", f"{s.httpx.cpu_s:.3f}", f"{s.reqon.peak_mb:.0f}", f"{s.httpx.peak_mb:.0f}"]
+    if with_ts:
+        cells.append(f"{s.ts.wall_s:.3f}")
+    return "| " + " | ".join(cells) + " |" + extra
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", nargs="*", default=["fanout", "fanout_par", "wide", "throughput"])
-    parser.add_argument("--items", type=int, default=2008)
+    parser.add_argument("--scenario", nargs="*", default=["startup", "fanout", "fanout_par", "wide", "throughput"])
+    parser.add_argument("--items", type=int, default=500)
+    parser.add_argument("--full", action="store_true", help="the issue's size: 2,008 items (2,011 requests)")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    items = 2008 if args.full else args.items
+    ts = shlex.split(os.environ["REQON_TS"]) if os.environ.get("REQON_TS") else None
+    compile_bytecode()
+    table = scenarios(items)
     slow, fast = Server(LATENCY_MS), Server(0)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            print("| scenario | work s | ideal s | ratio | process s | peak RSS MB | notes |")
-            print("|---|---:|---:|---:|---:|---:|---|")
+            header = ["scenario", "requests", "ideal s", "reqon in-process s", "reqon process s",
+                      "httpx script process s", "reqon / httpx", "reqon CPU s", "httpx CPU s",
+                      "reqon peak MB", "httpx peak MB"]
+            if ts:
+                header.append("TS process s")
+            print(f"best of {args.repeat} ({4 * args.repeat} for {' and '.join(SHORT)}), wall clock and CPU time "
+                  f"each; peak RSS is the largest of the runs; "
+                  f"load average before: {os.getloadavg()[0]:.1f}\n")
+            print("| " + " | ".join(header) + " |")
+            print("|---|" + "---:|" * (len(header) - 1))
             for name in args.scenario:
-                print(scenario(name, args.items, slow, fast, workdir).row(), flush=True)
-            print(f"\n`reqon run` start-up (trivial mission, best of 5): {startup(workdir):.3f} s")
+                s = table[name]
+                measure(s, (slow if s.server == "slow" else fast).url, Path(tmp), args.repeat, ts)
+                print(row(s, ts is not None), flush=True)
     finally:
         slow.close()
         fast.close()

@@ -503,15 +503,30 @@ class Run(Node):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleMember(Node):
+    """A scheduling member written next to `schedule:` in a mission (§3.7): `timezone: "UTC"`."""
+
+    key: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Schedule(Node):
-    """`kind` is every, cron or at; `every` carries count+unit or a duration in ms."""
+    """`kind` is every, cron or at; `every` carries count+unit or a duration in ms.
+
+    `members` are the mission's scheduling members (§3.7), carried here by the parser so
+    that whatever runs the schedule finds its settings in one place; `text_span` covers
+    the cron or `at` string, where E307 points.
+    """
 
     kind: str
     count: int | None = None
     unit: Ident | None = None
     duration_ms: int | None = None
     text: str | None = None
+    text_span: Span | None = None
     options: Options | None = None
+    members: tuple[ScheduleMember, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -536,6 +551,7 @@ class Mission(Node):
     runs: tuple[Run, ...] = ()
     schedules: tuple[Schedule, ...] = ()
     settings: tuple[Setting, ...] = ()
+    schedule_members: tuple[ScheduleMember, ...] = ()
 
 
 Declaration = Union[Mission, Action, Schema, Transform]

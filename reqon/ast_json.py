@@ -16,7 +16,7 @@ _NODE_TYPES: dict[str, type] = {
     name: cls for name, cls in vars(ast).items()
     if isinstance(cls, type) and dataclasses.is_dataclass(cls) and issubclass(cls, ast.Node)
 }
-_SPAN_FIELDS = {"key_span", "target_span", "schema_span"}
+_SPAN_FIELDS = {"key_span", "target_span", "schema_span", "text_span"}
 
 
 def to_json(value: Any) -> Any:
@@ -55,7 +55,7 @@ def from_json(data: Any) -> Any:
         if f.name == "span" or f.name not in data:
             continue
         raw = data[f.name]
-        kwargs[f.name] = _read_span(raw) if f.name in _SPAN_FIELDS else from_json(raw)
+        kwargs[f.name] = _read_span(raw) if f.name in _SPAN_FIELDS and raw is not None else from_json(raw)
     return cls(**kwargs)
 
 

@@ -28,12 +28,11 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jmespath
-import jmespath.exceptions
-import jmespath.functions
-import jmespath.parser
+if TYPE_CHECKING:  # jmespath is imported by the first `jmes()` query, not by every start-up
+    import jmespath.exceptions
+    import jmespath.parser
 
 from reqon.errors import RunError
 from reqon.values import (
@@ -614,15 +613,16 @@ def _webhook_url(path: Value) -> Value:
 
 # --------------------------------------------------------------------------- jmes
 
-_JMES_FUNCTIONS = jmespath.functions.Functions.FUNCTION_TABLE  # type: ignore[attr-defined]
-
-
 @lru_cache(maxsize=256)
 def _compile_jmes(query: str) -> jmespath.parser.ParsedResult:
+    import jmespath
+
     return jmespath.compile(query)
 
 
 def _jmes_syntax_message(e: jmespath.exceptions.JMESPathError) -> str:
+    import jmespath.exceptions
+
     if isinstance(e, jmespath.exceptions.EmptyExpressionError):
         return "the query is empty"
     if isinstance(e, jmespath.exceptions.IncompleteExpressionError):
@@ -636,8 +636,10 @@ def _jmes_syntax_message(e: jmespath.exceptions.JMESPathError) -> str:
 
 def _jmes_function_problem(node: dict[str, Any]) -> str | None:
     """Unknown functions and wrong arities, which the jmespath library finds only late."""
+    import jmespath.functions
+
     if node.get("type") == "function_expression":
-        entry = _JMES_FUNCTIONS.get(node["value"])
+        entry = jmespath.functions.Functions.FUNCTION_TABLE.get(node["value"])  # type: ignore[attr-defined]
         if entry is None:
             return f"unknown function {node['value']}()"
         signature, given = entry["signature"], len(node["children"])
@@ -654,6 +656,8 @@ def _jmes_function_problem(node: dict[str, Any]) -> str | None:
 
 def check_jmes(query: str) -> str | None:
     """The E312 message for a literal `jmes()` query that does not compile, else None."""
+    import jmespath.exceptions
+
     try:
         parsed = _compile_jmes(query)
     except jmespath.exceptions.JMESPathError as e:
@@ -668,6 +672,8 @@ def _jmes(value: Value, query: Value) -> Value:
     problem = check_jmes(source)
     if problem is not None:
         raise _fail("jmes", problem)
+    import jmespath.exceptions
+
     try:
         result: Value = _compile_jmes(source).search(value)
     except jmespath.exceptions.JMESPathError as e:

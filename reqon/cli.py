@@ -18,7 +18,7 @@ from reqon import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "demo", "help")
+SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "schedule", "demo", "help")
 
 
 _DATABASE_HELP = ("PostgreSQL URL for sql stores, sync checkpoints and run state "
@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--no-progress", dest="progress", action="store_false",
                           help="no live progress display")
     run.add_argument("--json-log", action="store_true", help="log events as JSON lines on stderr")
+    run.add_argument("--webhook", action="store_true", help="start the webhook server (for wait and webhookUrl)")
+    run.add_argument("--webhook-port", type=_port, metavar="N", help="webhook server port (default 3000, 0 = any)")
+    run.add_argument("--webhook-host", metavar="HOST", help="webhook server interface (default 127.0.0.1)")
+    run.add_argument("--webhook-url", metavar="URL", help="public base URL that webhookUrl() hands out")
+    scheduler = run.add_mutually_exclusive_group()
+    scheduler.add_argument("--daemon", action="store_true", help="run every scheduled mission whenever it is due")
+    scheduler.add_argument("--once", action="store_true", help="run every scheduled mission once, in order")
 
     check = sub.add_parser("check", help="check missions without running them")
     check.add_argument("paths", nargs="+")
@@ -82,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--database", metavar="URL", help="list the runs recorded in this PostgreSQL database "
                                                         "(default: $REQON_DATABASE_URL, else the data directory)")
 
+    schedule = sub.add_parser("schedule", help="show each mission's schedule and its next due times")
+    schedule.add_argument("path")
+    schedule.add_argument("--next", type=_positive_int, default=5, metavar="N", help="how many due times (default 5)")
+
     demo = sub.add_parser("demo", help="start the bundled demo API and run an example mission against it")
     demo.add_argument("mission", nargs="?", help="example mission to run (default: the parallel catalogue)")
     demo.add_argument("--serve", action="store_true", help="only serve the demo API until Ctrl-C")
@@ -99,6 +110,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {value}")
     return value
 
 
@@ -144,7 +165,8 @@ def _dispatch(argv: list[str]) -> int:
         return EXIT_OK
     if args.command == "help":
         return _help(parser, args.topic)
-    handler = {"check": _check, "parse": _parse, "run": _run, "repl": _repl, "runs": _runs, "demo": _demo}
+    handler = {"check": _check, "parse": _parse, "run": _run, "repl": _repl, "runs": _runs, "demo": _demo,
+               "schedule": _schedule}
     return handler[args.command](args)
 
 
@@ -214,9 +236,25 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    scheduling = "--daemon" if args.daemon else "--once" if args.once else None
+    if scheduling is not None:
+        for flag, given in (("--dry-run", args.dry_run), ("--resume", args.resume),
+                            ("--output", args.output is not None and args.daemon)):
+            if given:
+                raise UsageError(f"{flag} cannot be combined with {scheduling}")
+        from reqon.daemon.command import scheduler_command
+
+        return scheduler_command(args)
     from reqon.engine.runner import run_command
 
     return run_command(args)
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from reqon.daemon.command import schedule_command
+
+    _require_paths([args.path])
+    return schedule_command(args)
 
 
 def _repl(args: argparse.Namespace) -> int:

@@ -137,7 +137,7 @@ class Vocabulary:
         methods = grammar.http_methods()
         constants = _rule_keywords("literal") & reserved
         operators = _rule_keywords("or_expr", "and_expr", "not_expr", "comparison")
-        member = _rule_keywords("setting", "action_setting", "schedule") & contextual
+        member = _rule_keywords("setting", "action_setting", "schedule", "sched_member") & contextual
         directives = _rule_keywords("directive") & contextual
         after_then = _rule_keywords("jump_then") & contextual
         return cls(

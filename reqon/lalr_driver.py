@@ -1,5 +1,8 @@
 """A lean LALR(1) driver over the tables Lark builds from `grammar/reqon.lark`.
 
+It reads the plain tables of `reqon.lalr_tables` (cached between processes), so valid
+input is parsed without importing Lark.
+
 Lark's own parse loop builds a parse tree, propagates positions through a
 chain of wrappers and then transforms the tree: three passes over every node.
 This driver runs the same tables in one pass: a single-regex lexer that asks
@@ -17,15 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import lark
-from lark.lexer import PatternStr
-from lark.parsers.lalr_analysis import Shift
-
+from reqon.lalr_tables import _PUNCTUATION, Rule
 from reqon.syntax_errors import MAX_DEPTH
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PUNCTUATION = ["...", "->", "=>", "??", "==", "!=", "<=", ">=", "{", "}", "[", "]", "(", ")", ",", ":",
-                ".", "=", "<", ">", "+", "-", "*", "/", "%", "?"]
 _LEXER = re.compile(  # whitespace and comments, then one token (or the end of the text)
     r"(?:[ \t\r\n\f]+|//[^\n]*|/\*[\s\S]*?\*/)*"
     r"(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
@@ -60,33 +57,23 @@ class _Token:
 _ANONYMOUS = object()  # the value of a token that every rule filters out
 
 
-def _filtered_everywhere(parser: lark.Lark) -> frozenset[str]:
-    """Terminals that no rule keeps (braces, commas, arrows…): the driver skips building them."""
-    kept = {sym.name for rule in parser.rules for sym in rule.expansion
-            if sym.is_term and (not getattr(sym, "filter_out", False) or rule.options.keep_all_tokens)}
-    every = {sym.name for rule in parser.rules for sym in rule.expansion if sym.is_term}
-    return frozenset(every - kept)
-
-
 class _Reject(Exception):
     """The fast path gives up; the caller falls back to Lark."""
 
 
 class FastParser:
-    def __init__(self, parser: lark.Lark, builder: Any) -> None:
-        table = parser.parser.parser.parser.parse_table
-        plans = {id(rule): _plan(rule, builder) for rule in parser.rules}
+    def __init__(self, tables: dict[str, Any], builder: Any) -> None:
+        plans = [_plan(rule, builder) for rule in tables["rules"]]
         # one table: a shift is the next state (an int), a reduction its plan (a tuple)
         self._states: dict[int, dict[str, Any]] = {
-            state: {term: (arg if action is Shift else plans[id(arg)]) for term, (action, arg) in actions.items()}
-            for state, actions in table.states.items()}
-        self._start = table.start_states["start"]
-        self._end = table.end_states["start"]
-        self._keywords = {p.value: t.name for t in parser.terminals
-                          if isinstance((p := t.pattern), PatternStr) and _WORD.fullmatch(p.value)}
-        self._punct = _punctuation_terminals(parser)
+            state: {term: (arg if arg >= 0 else plans[-arg - 1]) for term, arg in actions.items()}
+            for state, actions in tables["states"].items()}
+        self._start: int = tables["start"]
+        self._end: int = tables["end"]
+        self._keywords: dict[str, str] = tables["keywords"]
+        self._punct: dict[str, str | tuple[str, ...]] = tables["punct"]
         self._unit_chains: dict[tuple[int, int, str], int] = {}
-        self._anonymous = _filtered_everywhere(parser)
+        self._anonymous: frozenset[str] = tables["anonymous"]
 
     def _unit_chain(self, below: int, top: int, ttype: str) -> int:
         """Where a run of `?rule` reductions on lookahead `ttype` leaves the top of the stack.
@@ -223,47 +210,28 @@ def _choose(candidates: tuple[str, ...], actions: dict[str, Any]) -> str:
     return candidates[0]
 
 
-def _punctuation_terminals(parser: lark.Lark) -> dict[str, str | tuple[str, ...]]:
-    """Each operator text with the terminals that can lex it (`<` is COMP_OP or LESSTHAN)."""
-    found: dict[str, list[str]] = {p: [] for p in _PUNCTUATION}
-    for terminal in parser.terminals:
-        pattern = terminal.pattern
-        for text in _PUNCTUATION:
-            if isinstance(pattern, PatternStr):
-                if pattern.value == text:
-                    found[text].append(terminal.name)
-            elif re.fullmatch(pattern.to_regexp(), text):
-                found[text].append(terminal.name)
-    return {text: names[0] if len(names) == 1 else tuple(names) for text, names in found.items() if names}
-
-
-def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
+def _plan(rule: Rule, builder: Any) -> tuple[int, str, bool, Any]:
     """How one reduction builds its value: Lark's child filter, `?rule` and placeholder rules."""
-    expansion = rule.expansion
-    keep_all = rule.options.keep_all_tokens
-    empty = rule.options.empty_indices
+    size, origin, name, keep_all, expand1, empty, expansion = rule
     if empty:
         bits = "".join(str(int(b)) for b in empty)
         nones = [len(ones) for ones in bits.split("0")]
     else:
-        nones = [0] * (len(expansion) + 1)
+        nones = [0] * (size + 1)
     include: list[tuple[int, bool, int]] = []
     pending = 0
-    for i, sym in enumerate(expansion):
+    for i, (is_term, sym_name, filter_out) in enumerate(expansion):
         pending += nones[i]
-        if keep_all or not (sym.is_term and getattr(sym, "filter_out", False)):
-            include.append((i, not sym.is_term and sym.name.startswith("_"), pending))
+        if keep_all or not (is_term and filter_out):
+            include.append((i, not is_term and sym_name.startswith("_"), pending))
             pending = 0
-    trailing = pending + nones[len(expansion)]
-    name = rule.alias or rule.origin.name
-    expand1 = rule.options.expand1 and not rule.alias
-    inline = rule.origin.name.startswith("_")
+    trailing = pending + nones[size]
+    inline = origin.startswith("_")
     method = None if inline else getattr(builder, name, None)
-    method = getattr(method, "base_func", method)  # skip Lark's v_args wrapper: one call less per node
     if method is None and not inline and not expand1:
         raise LookupError(f"the AST builder has no method for rule {name}")
     plain = not trailing and all(not splice and not add for _, splice, add in include) and \
-        len(include) == len(expansion)
+        len(include) == size
     picks = None if trailing or any(splice or add for _, splice, add in include) else \
         tuple(i for i, _, _ in include)
 
@@ -297,5 +265,5 @@ def _plan(rule: Any, builder: Any) -> tuple[int, str, bool, Any]:
         assert method is not None  # checked when the plan was made
         return method(span, filtered)
 
-    unit = len(expansion) == 1 and plain and expand1
-    return len(expansion), rule.origin.name, unit, reduce
+    unit = size == 1 and plain and expand1
+    return size, origin, unit, reduce

@@ -1,32 +1,33 @@
-"""Text to AST: the Lark LALR parser with an inline Transformer.
+"""Text to AST: the LALR tables of the grammar, driven by `reqon.lalr_driver`, with Lark behind.
 
-Syntax errors are translated
-from Lark's terms into plain words by `reqon.syntax_errors`, and several are
-collected in one pass where the parser can recover.
+Valid input is parsed by the fast driver from cached tables (`reqon.lalr_tables`) and
+never imports Lark. Input the driver rejects is parsed again by Lark itself, built on
+first need, whose errors are translated from Lark's terms into plain words by
+`reqon.syntax_errors`; several are collected in one pass where the parser can recover.
 """
 from __future__ import annotations
 
 import dataclasses
 import threading
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
-from lark import Token, Transformer, v_args
-
-from reqon import ast
+from reqon import ast, lalr_tables
 from reqon.diagnostics import Diagnostic, ReqonSyntaxError, error
 from reqon.grammar import METHOD_ALIASES, grammar_text
 from reqon.lalr_driver import FastParser
 from reqon.patterns import to_pattern
 from reqon.syntax_errors import SyntaxErrorTranslator, nesting_problem
 
+if TYPE_CHECKING:
+    import lark
+    from lark import Token
+
 Key = tuple[str, ast.Span]
 
 
-def _cache_path() -> str | bool:
-    """Where Lark keeps its analysed tables: building them costs ~0.3 s per process."""
-    base = Path.home() / ".cache" / "reqon"
+def _lark_cache_path() -> str | bool:
+    """Where Lark keeps its own analysed tables for the error path (it checks their hash itself)."""
+    base = lalr_tables.cache_dir()
     try:
         base.mkdir(parents=True, exist_ok=True)
         probe = base / ".write-test"
@@ -34,22 +35,32 @@ def _cache_path() -> str | bool:
         probe.unlink()
     except OSError:
         return True  # Lark falls back to the temp directory
-    from reqon import __version__
-    return str(base / f"grammar-{__version__}-lark{lark.__version__}.cache")
+    return str(base / f"lark-{lalr_tables.cache_key(grammar_text())[:32]}.cache")
 
 
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "n": "\n", "r": "\r", "t": "\t",
             "b": "\b", "f": "\f"}
 
 
-@v_args(meta=True)
-class _Builder(Transformer):  # type: ignore[type-arg]
-    """Builds AST nodes bottom-up; `file` and `diagnostics` are reset per parse."""
+class _Builder:
+    """Builds AST nodes bottom-up, one method per rule taking (position, children);
+    `file` and `diagnostics` are reset per parse."""
 
     def __init__(self) -> None:
-        super().__init__(visit_tokens=False)
         self.file = "<input>"
         self.diagnostics: list[Diagnostic] = []
+
+    def transform(self, tree: Any) -> Any:
+        """The AST of a Lark parse tree (the error path's parser builds trees)."""
+        from lark import Transformer
+
+        builder = self
+
+        class TreeToAst(Transformer):  # type: ignore[type-arg]
+            def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
+                return getattr(builder, data)(meta, children)
+
+        return TreeToAst(visit_tokens=False).transform(tree)
 
     # ------------------------------------------------------------ helpers
     def _span(self, meta: Any) -> ast.Span:
@@ -120,10 +131,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
         def of(kind: type) -> tuple[Any, ...]:
             return tuple(groups.get(kind, ()))
+        scheduling = of(ast.ScheduleMember)
+        schedules = tuple(dataclasses.replace(s, members=scheduling) for s in of(ast.Schedule))
         return ast.Mission(name=self._ident(name), sources=of(ast.Source), stores=of(ast.StoreDecl),
                            schemas=of(ast.Schema), transforms=of(ast.Transform),
-                           actions=of(ast.Action), runs=of(ast.Run), schedules=of(ast.Schedule),
-                           settings=of(ast.Setting), span=self._span(meta))
+                           actions=of(ast.Action), runs=of(ast.Run), schedules=schedules,
+                           settings=of(ast.Setting), schedule_members=scheduling, span=self._span(meta))
 
     def setting(self, meta: Any, children: list[Any]) -> ast.Setting:
         tok, value = children
@@ -216,6 +229,13 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         spec, options = children
         return ast.Schedule(**spec, options=options, span=self._span(meta))
 
+    def schedule_member(self, meta: Any, children: list[Any]) -> ast.ScheduleMember:
+        key, value = children
+        return ast.ScheduleMember(key=key, value=value, span=self._span(meta))
+
+    def sched_member(self, meta: Any, children: list[Any]) -> str:
+        return str(children[0])
+
     def every_units(self, meta: Any, children: list[Any]) -> dict[str, Any]:
         count, unit = children
         return {"kind": "every", "count": int(str(count)), "unit": self._ident(unit)}
@@ -224,10 +244,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return {"kind": "every", "duration_ms": _duration_ms(str(children[0]))}
 
     def cron(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"kind": "cron", "text": self._string(children[0])}
+        return {"kind": "cron", "text": self._string(children[0]), "text_span": self._tspan(children[0])}
 
     def at(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"kind": "at", "text": self._string(children[0])}
+        return {"kind": "at", "text": self._string(children[0]), "text_span": self._tspan(children[0])}
 
     # ------------------------------------------------------------ key lists
     def options(self, meta: Any, children: list[Any]) -> ast.Options:
@@ -520,12 +540,26 @@ class Parser:
 
     def __init__(self) -> None:
         self._builder = _Builder()
-        self._lark = lark.Lark(grammar_text(), parser="lalr", lexer="contextual",
-                               propagate_positions=True, postlex=_NamesEverywhere(),
-                               cache=_cache_path())
-        self._errors = SyntaxErrorTranslator(self._lark)
-        self._fast = FastParser(self._lark, self._builder)
+        self._lark_parser: lark.Lark | None = None
+        self._translator: SyntaxErrorTranslator | None = None
+        self._fast = FastParser(lalr_tables.load(grammar_text(), self._build_lark), self._builder)
         self._lock = threading.Lock()
+
+    def _build_lark(self) -> lark.Lark:
+        if self._lark_parser is None:
+            import lark
+
+            self._lark_parser = lark.Lark(grammar_text(), parser="lalr", lexer="contextual",
+                                          propagate_positions=True, postlex=_NamesEverywhere(),
+                                          cache=_lark_cache_path())
+        return self._lark_parser
+
+    @property
+    def _errors(self) -> SyntaxErrorTranslator:
+        """Lark with error recovery, built when a file first has a syntax error."""
+        if self._translator is None:
+            self._translator = SyntaxErrorTranslator(self._build_lark())
+        return self._translator
 
     def _transform(self, tree: Any, file: str) -> ast.Program | None:
         try:

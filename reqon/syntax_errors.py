@@ -10,12 +10,11 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark import Token
-from lark.lexer import PatternStr
+if TYPE_CHECKING:  # Lark is imported only when a file has a syntax error (see reqon/parser.py)
+    import lark
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error
@@ -129,6 +128,8 @@ class SyntaxErrorTranslator:
     """Runs the Lark parser with error recovery and turns its exceptions into diagnostics."""
 
     def __init__(self, parser: lark.Lark) -> None:
+        from lark.lexer import PatternStr
+
         self._parser = parser
         self._repairs: list[tuple[int, int]] = []  # (start, end) of text to blank, found by _known_mistake
         self._patterns: dict[str, Any] = {t.name: t.pattern for t in parser.terminals}
@@ -172,6 +173,8 @@ class SyntaxErrorTranslator:
         return None, explained + [d for d in found if d.span.line not in lines]
 
     def _parse(self, text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+        from lark.exceptions import UnexpectedInput, UnexpectedToken
+
         self._repairs = []
         found: list[Diagnostic] = []
         state = {"recoveries": 0, "last_line": 0}
@@ -205,6 +208,9 @@ class SyntaxErrorTranslator:
         """Where a value is missing before a closing bracket (`let x = 1 + }`), pretend a name
         was there and keep the bracket, so the blocks around stay balanced and the next
         errors are real ones rather than echoes of this one."""
+        from lark import Token
+        from lark.exceptions import UnexpectedInput
+
         tok = exc.token
         if tok.type == "$END" or str(tok) not in ("}", "]", ")") or "NAME" not in exc.expected:
             return
@@ -221,6 +227,8 @@ class SyntaxErrorTranslator:
 
     # ------------------------------------------------------------ translation
     def _translate(self, exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+        from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
         if isinstance(exc, UnexpectedCharacters):
             return self._bad_character(exc, text, file)
         if isinstance(exc, UnexpectedToken):
@@ -340,6 +348,8 @@ class SyntaxErrorTranslator:
         return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
     def _human(self, name: str) -> str:
+        from lark.lexer import PatternStr
+
         if name in _REGEX_NAMES:
             return _REGEX_NAMES[name]
         pattern = self._patterns.get(name)

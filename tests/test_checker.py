@@ -18,7 +18,7 @@ import pytest
 
 from reqon import ast
 from reqon.checker import check_loaded, check_mission
-from reqon.checker.schedule import at_problem, cron_problem, timezone_problem
+from reqon.timetable import at_problem, cron_problem, timezone_problem
 from reqon.diagnostics import Diagnostic, render_all, sort_key
 from reqon.loader import Loaded, load_path, load_text
 
@@ -147,14 +147,14 @@ def test_valid_cron_expressions(text: str) -> None:
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("60 * * * *", "60 is out of range for the minute field (0-59)"),
-    ("* * 0 * *", "0 is out of range for the day of month field (1-31)"),
-    ("* * * * 7", "7 is out of range for the day of week field (0-6)"),
-    ("5-1 * * * *", "range 5-1 of the minute field is reversed"),
-    ("*/0 * * * *", "step '/0' of the minute field must be at least 1"),
-    ("5/2 * * * *", "a step needs * or a range"),
-    ("MON * * * *", "'MON' is not a valid minute field"),
-    ("1,,2 * * * *", "'' is not a valid minute field"),
+    ("60 * * * *", "the minute field is not valid (values 0-59"),
+    ("* * 0 * *", "the day-of-month field is not valid (values 1-31"),
+    ("* * * * 8", "the day-of-week field is not valid (values 0-6, 0 = Sunday"),
+    ("5-1 * * * *", "the minute field is not valid"),
+    ("*/0 * * * *", "the minute field is not valid"),
+    ("* 24 * * *", "the hour field is not valid (values 0-23"),
+    ("* * * 13 *", "the month field is not valid (values 1-12"),
+    ("1,,2 * * * *", "the minute field is not valid"),
     ("* * * *", "found 4"),
 ])
 def test_invalid_cron_expressions(text: str, fragment: str) -> None:

@@ -6,6 +6,7 @@ Spec examples whose features do not exist yet are skipped with the reason.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 from collections import Counter
@@ -41,7 +42,7 @@ def counts(result: RunResult) -> dict[str, int]:
 
 
 def test_every_project_example_is_covered() -> None:
-    assert {p.stem for p in EXAMPLES.glob("*.vague")} == set(PROJECT_EXPECTED)
+    assert {p.stem for p in EXAMPLES.glob("*.vague")} == set(PROJECT_EXPECTED) | {"scheduled-sync"}
 
 
 def _with_pages() -> int:
@@ -53,16 +54,28 @@ PROJECT_EXPECTED: dict[str, dict[str, int]] = {
     "failure-modes": {"pages": 2, "mirrors": 1, "incidents": 1},
     "match-and-flow": {"wanted": 14, "found": 12, "missing": 2},
     "pagination": {"by_offset": 120, "by_page": 120, "by_cursor": 120},
+    "webhook-job": {"events": 2},
 }
+PROJECT_ARGS = {"webhook-job": ("--webhook-port", "0")}
 
 
 @pytest.mark.parametrize("name", sorted(PROJECT_EXPECTED))
 def test_project_example_runs_green(name: str, tmp_path: Path, demo_server: ThreadedServer) -> None:
     demo_server.stats.reset()
-    result = run(EXAMPLES / f"{name}.vague", tmp_path, demo_server.url)
+    result = run(EXAMPLES / f"{name}.vague", tmp_path, demo_server.url, *PROJECT_ARGS.get(name, ()))
     assert result.code == 0, result.stderr
     assert counts(result) == PROJECT_EXPECTED[name]
     assert "succeeded" in result.stderr
+
+
+def test_scheduled_example_runs_once(tmp_path: Path, demo_server: ThreadedServer) -> None:
+    """`--once` runs both missions of the scheduled example, in order, into their file stores."""
+    result = run_mission_path(EXAMPLES / "scheduled-sync.vague", tmp_path, "--once", url=demo_server.url)
+    assert result.code == 0, result.stderr
+    assert result.stderr.index("PriceWatch: run succeeded") < result.stderr.index("NightlyCatalogue: run started")
+    prices = json.loads((result.data_dir / "prices.json").read_text("utf-8"))
+    books = json.loads((result.data_dir / "books.json").read_text("utf-8"))
+    assert (len(prices), len(books)) == (5, 120)
 
 
 def test_failure_modes_example_details(tmp_path: Path, demo_server: ThreadedServer) -> None:
@@ -282,6 +295,32 @@ def spec_app() -> web.Application:
         return _json([{"film_id": "f1", "cinema": slug, "starts_at": "2025-03-09T20:00:00Z"},
                       {"film_id": "f2", "cinema": slug, "starts_at": "2025-03-09T18:00:00Z"}])
 
+    # 09-schedule-and-webhooks: a roster (offset pages), a print shop that calls back, an archive
+    volunteers = [{"id": f"v{i}", "display_name": f"Volunteer {i}"} for i in range(3)]
+    callbacks: list[Any] = []
+
+    @routes.get("/p80/volunteers")
+    async def list_volunteers(request: web.Request) -> web.Response:
+        _require(request, "Authorization", "Bearer roster-token")
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        return _json(volunteers[offset:offset + limit])
+
+    @routes.post("/p81/jobs")
+    async def print_job(request: web.Request) -> web.Response:
+        from aiohttp import ClientSession
+        body = await request.json()
+
+        async def report(state: str) -> None:
+            async with ClientSession() as session:
+                await session.post(body["callback"], json={"batch": body["batch"], "state": state})
+        await report("queued")  # before the answer: the wait step has not started yet
+        callbacks.append(asyncio.get_running_loop().create_task(report("printed")))
+        return _json({"accepted": len(body["names"])}, status=202)
+
+    @routes.post("/p80/archive")
+    async def archive_season(request: web.Request) -> web.Response:
+        return _json({"archived": (await request.json())["season"]})
+
     app.add_routes(routes)
     return app
 
@@ -299,6 +338,7 @@ SPEC_ENV = {
     "REQON_BRANCHES_PASSWORD": "branch-pw", "REQON_RADAR_TOKEN": "radar-token", "LIGHTNING_TOKEN": "lightning-token",
     "BUOY_PASSWORD": "buoy-pw", "POLLEN_KEY": "pollen-key", "SAT_CLIENT_ID": "sat", "SAT_CLIENT_SECRET": "sat-secret",
     "REQON_DISTRIBUTOR_TOKEN": "distributor-token", "REQON_PRICING_TOKEN": "pricing-token",
+    "REQON_ROSTER_TOKEN": "roster-token", "PRINT_KEY": "print-key",
 }
 
 
@@ -413,9 +453,20 @@ def test_spec_08_openapi() -> None:
 
 
 @needs_spec
-def test_spec_09_schedule_and_webhooks() -> None:
-    pytest.skip("needs the webhook server for `wait` and the scheduler daemon (§8.1, §8.2), "
-                "not implemented (no issue filed yet)")
+def test_spec_09_schedule_and_webhooks(tmp_path: Path, spec_server: ThreadedServer,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--once` runs the three missions in order; the print shop's callbacks reach `wait`."""
+    for key, value in SPEC_ENV.items():
+        monkeypatch.setenv(key, value)
+    SEEN.clear()
+    path = local_copy("09-schedule-and-webhooks.vague", tmp_path, spec_server.url)
+    result = run(path, tmp_path, spec_server.url, "--once", "--webhook-port", "0")
+    assert result.code == 0, result.stderr
+    order = [result.stderr.index(f"{m}: run succeeded") for m in ("RosterSync", "BadgePrinting", "SeasonArchive")]
+    assert order == sorted(order)
+    assert SEEN["POST /p81/jobs"] == 1 and SEEN["POST /p80/archive"] == 1
+    jobs = json.loads((result.data_dir / "print-jobs.json").read_text("utf-8"))
+    assert [job["state"] for job in jobs.values()] == ["printed"]  # eventFilter dropped "queued"
 
 
 @needs_spec

@@ -19,6 +19,7 @@ validate assume match call wait get post put patch delete GET POST PUT PATCH DEL
 and or not is contains any of each true false null"""
 CONTEXTUAL_10_5 = """maxConcurrency parallelMode schedule from every cron at concurrency parallel to as skip
 continue abort retry queue jump else warn"""
+SCHED_MEMBERS_10_2 = "timezone skipIfRunning retryOnFailure runImmediately jitter timeout"  # contextual (§10.2)
 
 
 def test_grammar_builds_in_strict_mode_without_conflicts() -> None:
@@ -29,7 +30,7 @@ def test_grammar_builds_in_strict_mode_without_conflicts() -> None:
 
 def test_keyword_lists_are_derived_from_the_grammar_and_match_the_reference() -> None:
     assert grammar.reserved_words() == frozenset(RESERVED_1_5_2.split())
-    assert grammar.contextual_keywords() == frozenset(CONTEXTUAL_10_5.split())
+    assert grammar.contextual_keywords() == frozenset(CONTEXTUAL_10_5.split() + SCHED_MEMBERS_10_2.split())
     assert grammar.operator_words() == {"and", "or", "is", "contains"}
     assert grammar.http_methods() == {"get", "post", "put", "patch", "delete", "GET", "POST", "PUT", "PATCH", "DELETE"}
 

@@ -24,7 +24,7 @@ LAYERS: dict[str, set[str]] = {
     "faces": {"bottom", "front", "stores", "http", "engine", "faces"},
 }
 BOTTOM = {"reqon.values", "reqon.errors", "reqon.builtins"}
-FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.__main__")
+FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.daemon", "reqon.__main__")
 
 
 def layer(module: str) -> str:

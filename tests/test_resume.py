@@ -400,13 +400,13 @@ def test_reqon_runs_lists_status_start_duration_and_resumptions(tmp_path: Path, 
     code, out, _ = runs_command("--data-dir", str(tmp_path / "data"))
     assert code == 0
     header, *rows = out.splitlines()
-    assert header.split() == ["MISSION", "RUN", "STATUS", "STARTED", "DURATION"]
-    assert [row.split()[:4] for row in rows] == [
-        ["Resumable", first["run"], "failed", first["startedAt"]],
-        ["Resumable", second["run"], "succeeded", second["startedAt"]],
+    assert header.split() == ["MISSION", "RUN", "TRIGGER", "STATUS", "STARTED", "DURATION"]
+    assert [row.split()[:5] for row in rows] == [
+        ["Resumable", first["run"], "manual", "failed", first["startedAt"]],
+        ["Resumable", second["run"], "manual", "succeeded", second["startedAt"]],
     ]
     assert rows[1].endswith(f"resumes {first['run']}")
-    assert all(row.split()[4].endswith("s") for row in rows)
+    assert all(row.split()[5].endswith("s") for row in rows)
     # PATH restricts the list to the missions of that file.
     assert runs_command(str(tmp_path / "mission.vague"), "--data-dir", str(tmp_path / "data"))[1] == out
     other = tmp_path / "other.vague"
@@ -427,11 +427,11 @@ def test_a_killed_run_is_listed_as_unfinished_and_a_torn_history_line_is_skipped
     with history.open("a", encoding="utf-8") as f:
         f.write('{"mission": "Resumable", "run": "torn')  # a crash in the middle of an append
     _, out, _ = runs_command("--data-dir", str(tmp_path / "data"))
-    assert "killed000000  running" in out and "no end recorded (still running, or killed)" in out
+    assert ["killed000000", "manual", "running"] in [line.split()[1:4] for line in out.splitlines()] and "no end recorded (still running, or killed)" in out
     assert "torn" not in out
     assert run_mission_text(walk(), tmp_path, url=server.url).code == 0  # records the killed run in the history
     _, out, _ = runs_command("--data-dir", str(tmp_path / "data"))
-    assert [row.split()[2] for row in out.splitlines()[1:]] == ["succeeded", "running", "succeeded"]
+    assert [row.split()[3] for row in out.splitlines()[1:]] == ["succeeded", "running", "succeeded"]
 
 
 def test_no_run_state_for_dry_run(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from reqon.checker import openapi
 from reqon.checker import options as opt
 from reqon.checker.context import ActionSummary, Context, head, suggest
 from reqon.checker.expressions import ExprChecker
+from reqon.checker.schedule import check_schedules
 from reqon.checker.scopes import Scope
-from reqon.checker.schedule import UNIT_WORDS, at_problem, cron_problem, timezone_problem
 from reqon.stores import STORE_KINDS, validate_target
 from reqon.values import SCHEMA_TYPE_NAMES
 
@@ -28,8 +28,6 @@ AUTH_SETTINGS = {"none": (), "bearer": ("token",), "basic": ("username", "passwo
 RATE_LIMIT_FIELDS = ("strategy", "maxWait", "fallbackRpm", "requestsPerMinute")
 STRATEGIES = ("pause", "throttle", "fail")
 BREAKER_FIELDS = ("failureThreshold", "failureWindow", "resetTimeout", "successThreshold")
-SCHEDULE_OPTIONS = ("timezone", "skipIfRunning", "maxConcurrency", "retry")
-SCHEDULE_RETRY_FIELDS = ("maxRetries", "delaySeconds")
 PERSISTENT_KINDS = ("file", "sql", "nosql", "postgrest")
 
 
@@ -63,7 +61,7 @@ def check_declarations(ctx: Context) -> None:
     for transform in ctx.mission.transforms:
         _transform(ctx, transform, mission_scope)
     _settings(ctx)
-    _schedules(ctx)
+    check_schedules(ctx)
 
 
 # ---------------------------------------------------------------- sources
@@ -272,58 +270,3 @@ def mission_mode(ctx: Context) -> str | None:
                 and value.value in MODES):
             return str(value.value)
     return None
-
-
-def _schedules(ctx: Context) -> None:
-    first: ast.Schedule | None = None
-    for schedule in ctx.mission.schedules:
-        where = head(schedule.span, len("schedule"))
-        if first is not None:
-            ctx.error("E302", where, "'schedule' is given twice", notes=(("first given here", head(first.span, 8)),))
-            continue
-        first = schedule
-        unit = schedule.unit
-        if unit is not None and unit.name not in UNIT_WORDS:
-            ctx.error("E307", unit.span, f"unknown schedule unit '{unit.name}'",
-                      *(suggest(unit.name, UNIT_WORDS) or ("units: second, minute, hour, day, week (or plurals)",)))
-        else:
-            problem = _spec_problem(schedule)
-            if problem is not None:
-                ctx.error("E307", where, problem)
-        if schedule.options is not None:
-            _schedule_options(ctx, schedule.options)
-
-
-def _spec_problem(schedule: ast.Schedule) -> str | None:
-    if schedule.kind == "cron":
-        problem = cron_problem(schedule.text or "")
-        return None if problem is None else f"invalid cron expression \"{schedule.text}\": {problem}"
-    if schedule.kind == "at":
-        return at_problem(schedule.text or "")
-    if schedule.unit is not None:
-        if (schedule.count or 0) < 1:
-            return f"'every' needs a count of at least 1, got {schedule.count}"
-        return None
-    if (schedule.duration_ms or 0) < 1:
-        return "'every' needs a positive interval"
-    return None
-
-
-def _schedule_options(ctx: Context, options: ast.Options) -> None:
-    for key, entry in opt.keyed_entries(ctx, options.entries, SCHEDULE_OPTIONS, "schedule option").items():
-        opt.no_settings(ctx, entry)
-        value = entry.value
-        if key == "timezone":
-            zone = opt.string(ctx, value, key)
-            problem = timezone_problem(zone) if zone is not None else None
-            if problem is not None:
-                ctx.error("E307", value.span, problem)
-        elif key == "skipIfRunning":
-            opt.boolean(ctx, value, key)
-        elif key == "maxConcurrency":
-            opt.integer(ctx, value, key)
-        else:
-            fields = opt.settings_object(ctx, value, SCHEDULE_RETRY_FIELDS, "schedule retry field", "retry")
-            for name, field in (fields or {}).items():
-                opt.no_settings(ctx, field)
-                opt.integer(ctx, field.value, name, minimum=0)

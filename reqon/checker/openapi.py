@@ -6,8 +6,10 @@ mission start.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -18,6 +20,8 @@ def is_url(document: str) -> bool:
 
 def operation_ids(path: Path) -> frozenset[str]:
     """Every operationId of an OpenAPI 3.x or Swagger 2.0 document; raises ValueError."""
+    import yaml  # only missions that name a local OpenAPI document pay for PyYAML's import
+
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:

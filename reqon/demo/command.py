@@ -26,7 +26,6 @@ def examples_dir() -> Path:
 
 def demo_command(args: argparse.Namespace) -> int:
     from reqon.demo.server import ServerConfig, serve_in_thread
-    from reqon.engine.runner import RunOptions, run_path
 
     name = args.mission or DEFAULT_EXAMPLE
     mission = examples_dir() / (name if name.endswith(".vague") else f"{name}.vague")
@@ -40,10 +39,24 @@ def demo_command(args: argparse.Namespace) -> int:
             return _serve_forever()
         os.environ["DEMO_URL"] = server.url
         print(f"running {mission.name}\n", file=sys.stderr)
-        code = run_path(str(mission), RunOptions(data_dir=Path(".reqon-data/demo")))
+        code = _run_example(mission)
         print(f"\nstores of persistent kinds are in .reqon-data/demo; "
               f"the server answered {server.stats.total} requests", file=sys.stderr)
         return code
+
+
+def _run_example(mission: Path) -> int:
+    """Scheduled examples run each mission once (`--once`); webhook examples get a webhook server on a free port."""
+    from reqon.daemon.command import needs_webhooks, schedule_path
+    from reqon.engine.runner import RunOptions, WebhookSettings, run_path
+    from reqon.loader import load_path
+
+    missions = load_path(str(mission)).missions
+    webhook = WebhookSettings(port=0) if any(needs_webhooks(m) for m in missions) else None
+    options = RunOptions(data_dir=Path(".reqon-data/demo"), webhook=webhook)
+    if any(m.schedules for m in missions):
+        return schedule_path(str(mission), options, once=True)
+    return run_path(str(mission), options)
 
 
 def _serve_forever() -> int:

@@ -22,6 +22,8 @@ Endpoints (all JSON, errors as ``{"error": ...}``; ``GET /`` lists them at run t
 * ``POST|PUT|PATCH|DELETE /echo`` -> ``{"method", "path", "query", "headers", "json"}``
 * ``GET /items/{n}`` -> ``{"id", "value"}``
 * ``GET /pages?page=&size=&total=`` -> ``{"items", "page", "total"}`` over ``total`` items
+* ``POST /jobs`` ``{"callback", "ms"}`` -> 202 ``{"job", "state"}``; POSTs ``{"job", "state": "queued"}``
+  to ``callback`` before answering and ``{"job", "state": "done"}`` ``ms`` later (loopback URLs only)
 * ``GET /_stats``, ``POST /_stats/reset`` -> the :class:`Stats`; not counted themselves
 """
 
@@ -332,6 +334,8 @@ def _known_isbn(request: web.Request) -> str:
 
 
 _CATALOG_KEY = web.AppKey("catalog", Catalog)
+_JOBS_KEY = web.AppKey("jobs", dict)  # job id -> background task that reports on it
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 # --- middlewares ------------------------------------------------------------------------
@@ -494,6 +498,39 @@ async def _synthetic_pages(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "page": page, "total": total})
 
 
+# --- handlers: webhooks ------------------------------------------------------------------
+
+
+async def _jobs(request: web.Request) -> web.Response:
+    """Start a job that reports to the caller's `callback` URL, the way print shops and payment
+    providers do: `queued` before this answer is sent (so it reaches a `wait` that has not
+    started yet), then `done` after `ms` milliseconds. Callbacks go to loopback URLs only."""
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise _bad_request("body is not JSON") from None
+    callback = body.get("callback") if isinstance(body, dict) else None
+    if not isinstance(callback, str) or not any(callback.startswith(f"http://{h}:") for h in _LOOPBACK):
+        raise _bad_request("'callback' must be an http:// URL on this machine (127.0.0.1 or localhost)")
+    ms = body.get("ms", 200)
+    if not isinstance(ms, int) or not 0 <= ms <= _MAX_SLEEP_MS:
+        raise _bad_request(f"'ms' must be an integer 0-{_MAX_SLEEP_MS}")
+    jobs = request.app[_JOBS_KEY]
+    job = f"job-{len(jobs) + 1}"
+    jobs[job] = None  # the name is taken before the first await
+    from aiohttp import ClientSession  # the client side is needed by this endpoint only
+
+    async def report(state: str, delay_ms: int) -> None:
+        await asyncio.sleep(delay_ms / 1000)
+        async with ClientSession() as session:
+            async with session.post(callback, json={"job": job, "state": state}) as answer:
+                await answer.read()
+
+    await report("queued", 0)
+    jobs[job] = asyncio.get_running_loop().create_task(report("done", ms))
+    return web.json_response({"job": job, "state": "queued"}, status=202)
+
+
 # --- handlers: introspection ------------------------------------------------------------
 
 
@@ -512,6 +549,7 @@ def make_app(config: ServerConfig) -> web.Application:
     app[CONFIG_KEY] = config
     app[STATS_KEY] = Stats()
     app[_CATALOG_KEY] = make_catalog(config.seed, config.books)
+    app[_JOBS_KEY] = {}
     app.router.add_get("/", _index)
     app.router.add_get("/books", _books_by_page)
     app.router.add_get("/books/offset", _books_by_offset)
@@ -526,6 +564,7 @@ def make_app(config: ServerConfig) -> web.Application:
         app.router.add_route(method, "/echo", _echo)
     app.router.add_get(r"/items/{n:\d+}", _item)
     app.router.add_get("/pages", _synthetic_pages)
+    app.router.add_post("/jobs", _jobs)
     app.router.add_get(_STATS_PREFIX, _stats)
     app.router.add_post(f"{_STATS_PREFIX}/reset", _stats_reset)
     return app

@@ -22,6 +22,7 @@ from reqon.engine.fetching import FetchPlanner
 from reqon.engine.model import Invocation
 from reqon.engine.runstate import ProgressLog
 from reqon.engine.scheduler import run_iterations
+from reqon.engine.waiting import CURRENT_OWNER, Webhooks
 from reqon.stores.base import Store
 
 Value = Any
@@ -62,13 +63,15 @@ class Evaluator:
     """Runs steps against the mission's prepared state (stores, sources, declarations)."""
 
     def __init__(self, *, mission: ast.Mission, stores: Mapping[str, Store], expressions: Expressions,
-                 fetcher: FetchPlanner, mission_scope: Scope, hooks: Hooks | None = None) -> None:
+                 fetcher: FetchPlanner, mission_scope: Scope, hooks: Hooks | None = None,
+                 webhooks: Webhooks | None = None) -> None:
         self.mission = mission
         self.stores = stores
         self.x = expressions
         self.fetcher = fetcher
         self.mission_scope = mission_scope
         self.hooks = hooks or Hooks()
+        self.webhooks = webhooks or Webhooks(None)
         self.progress = ProgressLog()  # the run state (§8.5) when the runner keeps one
         self.actions = {a.name.name: a for a in mission.actions}
         self.transforms = {t.name.name: t for t in mission.transforms}
@@ -85,10 +88,14 @@ class Evaluator:
     async def invoke(self, inv: Invocation) -> None:
         """Run an action to its end; `skip` outside any loop ends it successfully."""
         scope = Scope(self.mission_scope, {"response": None, "http": None})
+        owner = CURRENT_OWNER.set(inv)  # webhook paths registered from here belong to `inv` (§8.1)
         try:
             await self.run_block(inv.action.steps, scope, inv)
         except SkipSignal:
             pass
+        finally:
+            CURRENT_OWNER.reset(owner)
+            self.webhooks.release_all(inv)
 
     async def run_block(self, steps: tuple[Any, ...], scope: Scope, inv: Invocation) -> None:
         i, anchor = 0, -1
@@ -187,8 +194,13 @@ class Evaluator:
             message = V.to_string(self.x.eval(step.message, scope))
         raise RunError(kind="abort", message=message, span=step.span)
 
-    def _wait(self, step: ast.Wait, scope: Scope, inv: Invocation) -> None:
-        raise RunError.runtime("wait needs the webhook server, which this version of reqon does not have yet")
+    async def _wait(self, step: ast.Wait, scope: Scope, inv: Invocation) -> None:
+        async def write(name: str, records: list[tuple[str, dict[str, Value]]]) -> None:
+            await self._write(name, records, upsert=False, partial=None, inv=inv)
+
+        def warn(message: str) -> None:
+            self.hooks.validation_warning(message, step.span)
+        scope.bind("response", await self.webhooks.wait(step, scope, self.x, write, warn))
 
     # ------------------------------------------------------------ stores
     async def _store(self, step: ast.StoreStep, scope: Scope, inv: Invocation) -> None:

@@ -4,9 +4,13 @@ One `Reporter` listens to the pipeline and the evaluator and writes to stderr:
 human-readable lines (`--verbose`), JSON lines (`--json-log`) or a live rich
 display when stderr is a terminal. Every message passes through the secrets
 redactor on its way out.
+
+The live display starts only once a run has lasted `PROGRESS_DELAY_S`: a mission that
+ends sooner has nothing to watch, and neither imports rich (about 50 ms) nor redraws.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -27,6 +31,8 @@ from reqon.engine.pipeline import (
 )
 from reqon.engine.scheduler import FAILED, Mode, Outcome
 
+PROGRESS_DELAY_S = 0.5
+
 
 @dataclass
 class Counters:
@@ -42,7 +48,8 @@ class Counters:
 class Reporter(StageListener, Hooks):
     def __init__(self, *, mission: str, stream: IO[str] | None = None, verbose: bool = False,
                  quiet: bool = False, json_log: bool = False, progress: bool = False, colour: bool = False,
-                 redact: Callable[[str], str] = str, requests: Callable[[], int] = lambda: 0) -> None:
+                 redact: Callable[[str], str] = str, requests: Callable[[], int] = lambda: 0,
+                 progress_delay_s: float = PROGRESS_DELAY_S) -> None:
         self.mission = mission
         self.stream = stream or sys.stderr
         self.verbose, self.quiet, self.json_log, self.colour = verbose, quiet, json_log, colour
@@ -51,21 +58,32 @@ class Reporter(StageListener, Hooks):
         self.c = Counters()
         self.stage: StageReport | None = None
         self._live: Any = None
+        self._live_timer: asyncio.TimerHandle | None = None
+        self._progress_delay_s = progress_delay_s
         self._progress = progress and not quiet and not json_log
         self._plain_progress_at = 0.0
         self._stream_is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     # ------------------------------------------------------------ lifecycle
     def start(self, stages: int) -> None:
+        """Called inside the running event loop, which later starts the live display."""
         self._event("mission.start", stages=stages)
         if self._progress and self._stream_is_tty:
-            from rich.console import Console
-            from rich.live import Live
-            self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=8,
-                              transient=True, get_renderable=self._render)
-            self._live.start()
+            self._live_timer = asyncio.get_running_loop().call_later(self._progress_delay_s, self._start_live)
+
+    def _start_live(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._live_timer = None
+        self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=8,
+                          transient=True, get_renderable=self._render)
+        self._live.start()
 
     def stop(self) -> None:
+        if self._live_timer is not None:
+            self._live_timer.cancel()
+            self._live_timer = None
         if self._live is not None:
             self._live.stop()
             self._live = None

@@ -27,12 +27,14 @@ from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
+from reqon.engine.waiting import Webhooks
 from reqon.http.model import SourceSettings
 
 if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
     from reqon.stores.postgres import PostgresDatabase
     from reqon.stores.postgrest import PostgrestEndpoint
+    from reqon.http.webhooks import WebhookServer  # aiohttp's web server loads only with --webhook…
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
 from reqon.engine.runstate import FileRunRecords, RunRecords, RunState, console_notice
@@ -58,6 +60,26 @@ class RunOptions:
     overrides: Overrides = field(default_factory=Overrides)
     resume: bool = False
     database: str | None = None  # --database; REQON_DATABASE_URL when None
+    webhook: WebhookSettings | None = None  # --webhook…: start the server for this run (§8.1)
+    trigger: str = "manual"  # what started the run: manual, schedule or once (`reqon runs`)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run ended, for the daemon's log and exit code."""
+
+    status: str  # succeeded, failed, interrupted, timed out or configuration error
+    code: int
+    duration_s: float
+    records: int = 0
+    message: str = ""
 
 
 @dataclass
@@ -82,7 +104,7 @@ def run_command(args: Any) -> int:
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
                          overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
-                         database=args.database)
+                         webhook=webhook_settings(args), database=args.database)
     return run_path(args.path, options, mission_name=args.mission, dry=args.dry_run)
 
 
@@ -112,6 +134,33 @@ def run_path(path: str, options: RunOptions, *, mission_name: str | None = None,
     if dry:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
+
+
+def webhook_settings(args: Any) -> WebhookSettings | None:
+    """--webhook, or any of --webhook-port/-host/-url, which imply it (§8)."""
+    port, host, url = args.webhook_port, args.webhook_host, args.webhook_url
+    if not (args.webhook or port is not None or host is not None or url is not None):
+        return None
+    return WebhookSettings(host=host or "127.0.0.1", port=3000 if port is None else port, url=url)
+
+
+async def start_webhooks(settings: WebhookSettings, *, json_log: bool, quiet: bool) -> WebhookServer:
+    """Start the webhook server and say where it listens (§8.1); ConfigError when it cannot."""
+    from reqon.engine.reporting import json_line
+    from reqon.http.webhooks import WebhookServer
+
+    def on_event(path: str, status: int, note: str) -> None:
+        if json_log:
+            print(json_line("webhook.event", None, "info" if status == 202 else "warning", path=path,
+                            status=status, message=note or None), file=sys.stderr, flush=True)
+
+    server = WebhookServer(settings.host, settings.port, settings.url, on_event=on_event)
+    await server.start()
+    if json_log:
+        print(json_line("webhook.listening", None, url=server.listening_on), file=sys.stderr, flush=True)
+    else:
+        print(f"webhook server listening on {server.listening_on}", file=sys.stderr, flush=True)
+    return server
 
 
 def _log_diagnostics(diagnostics: list[Any], mission: str | None) -> None:
@@ -154,24 +203,26 @@ def _load_environment(options: RunOptions) -> None:
 
 
 async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptions,
-                  *, open_stores: bool = True, database: PostgresDatabase | None = None) -> Prepared:
+                  *, open_stores: bool = True, webhooks: WebhookServer | None = None,
+                  database: PostgresDatabase | None = None) -> Prepared:
     """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet.
 
     `database` is a PostgreSQL database opened by the caller (the REPL keeps one for its
     session), which then also closes it; otherwise `options.database` is opened here and
     `Prepared.database` is set for the run to close.
     """
+    hooks = Webhooks(webhooks)
     owned = database is None
     try:
         _load_environment(options)
-        _refuse_unsupported(mission)
+        _refuse_unsupported(mission, webhooks is not None or (not open_stores and options.webhook is not None))
         # Connected in --dry-run too: a wrong password is a configuration error either way.
         if owned:
             database = open_database(options.database)
         postgrest = _postgrest_endpoint(mission) if open_stores else None
         stores = _open_stores(mission, options.data_dir, database, postgrest) if open_stores else {}
         mission_scope = Scope(None, {"errors": []})
-        expressions = Expressions(stores, files, schemas=schemas_of(mission))
+        expressions = Expressions(stores, files, functions={"webhookUrl": hooks.url}, schemas=schemas_of(mission))
         secrets = Secrets()
         _register_database_secret(secrets, database)
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
@@ -189,7 +240,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
                            default_source=mission.sources[0].name.name if mission.sources else None,
                            checkpoints=checkpoints, mission_scope=mission_scope)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
-                          mission_scope=mission_scope)
+                          mission_scope=mission_scope, webhooks=hooks)
     return Prepared(mission, stores, http, evaluator, secrets, database if owned else None)
 
 
@@ -216,23 +267,23 @@ async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets
     return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets)
 
 
-def _refuse_unsupported(mission: ast.Mission) -> None:
+def _refuse_unsupported(mission: ast.Mission, webhooks: bool) -> None:
     for source in mission.sources:
         if source.document is not None:
             raise ConfigError(f"source {source.name.name}: OpenAPI sources ('from') are not supported yet")
     for action in mission.actions:
-        if _has_wait(action.steps):
-            raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server "
-                              "(not supported yet)")
+        if not webhooks and has_wait(action.steps):
+            raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server: "
+                              "run with --webhook (the daemon starts it by itself)")
 
 
-def _has_wait(steps: tuple[Any, ...]) -> bool:
+def has_wait(steps: tuple[Any, ...]) -> bool:
     for step in steps:
         if isinstance(step, ast.Wait):
             return True
-        if isinstance(step, ast.For) and _has_wait(step.body):
+        if isinstance(step, ast.For) and has_wait(step.body):
             return True
-        if isinstance(step, ast.MatchStep) and any(_has_wait(arm.body) for arm in step.arms):
+        if isinstance(step, ast.MatchStep) and any(has_wait(arm.body) for arm in step.arms):
             return True
     return False
 
@@ -272,8 +323,23 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
 
 
 async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunOptions) -> int:
+    server = None
+    if options.webhook is not None:
+        try:
+            server = await start_webhooks(options.webhook, json_log=options.json_log, quiet=options.quiet)
+        except ConfigError as exc:
+            return _config_error(exc.message)
     try:
-        prepared = await prepare(mission, files, options)
+        return await _run_with(mission, files, options, server)
+    finally:
+        if server is not None:
+            await server.close()
+
+
+async def _run_with(mission: ast.Mission, files: dict[str, str], options: RunOptions,
+                    server: WebhookServer | None) -> int:
+    try:
+        prepared = await prepare(mission, files, options, webhooks=server)
     except ConfigFailure as exc:
         return _config_error(str(exc))
     reporter = _reporter(mission, options, prepared)
@@ -294,11 +360,58 @@ async def run_mission(mission: ast.Mission, files: dict[str, str], options: RunO
     return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
 
 
+async def execute(mission: ast.Mission, files: dict[str, str], options: RunOptions, *,
+                  webhooks: WebhookServer | None, stop: asyncio.Event, timeout_s: float | None = None) -> RunOutcome:
+    """One complete run for the daemon (§8.2): no signal handling of its own.
+
+    Setting `stop` (the daemon is stopping) or reaching `timeout_s` (the schedule's
+    `timeout`) cancels the run gracefully as an interruption (§7.7): stores are flushed
+    and closed and the run state says `interrupted`.
+    """
+    began = time.monotonic()
+    try:
+        prepared = await prepare(mission, files, options, webhooks=webhooks)
+    except ConfigFailure as exc:
+        return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=str(exc))
+    reporter = _reporter(mission, options, prepared)
+    prepared.evaluator.hooks = reporter
+    prepared.evaluator.fetcher.on_response = reporter.request
+    pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
+                        redact=prepared.secrets.redact)
+    try:
+        state = _begin_run_state(mission, prepared, pipeline, options)
+    except RunError as exc:
+        await _close_all(prepared)
+        return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=exc.message)
+    task = asyncio.get_running_loop().create_task(pipeline.run())
+    stopping = asyncio.get_running_loop().create_task(stop.wait())
+    reporter.start(len(pipeline.stages))
+    try:
+        await asyncio.wait({task, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        interrupted = not task.done()
+        if interrupted:
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        reporter.stop()
+    code = await _finish(prepared, pipeline.result, reporter, options, began, EXIT_SIGTERM if interrupted else None,
+                         state)
+    timed_out = interrupted and not stop.is_set()
+    status = "timed out" if timed_out else "interrupted" if interrupted else \
+        "succeeded" if code == EXIT_OK else "failed"
+    return RunOutcome(status, EXIT_FAILED if timed_out else code, time.monotonic() - began,
+                      records=sum(reporter.c.records.values()))
+
+
 def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: Pipeline, options: RunOptions) -> RunState:
     """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
     notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
     state = RunState.begin(records=_run_records(prepared, options), mission=mission, stores=prepared.stores,
-                           resume=options.resume, notice=notice)
+                           resume=options.resume, notice=notice, trigger=options.trigger)
     prepared.evaluator.progress = state
     state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))
     return state

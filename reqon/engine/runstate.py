@@ -2,7 +2,7 @@
 
 Every run (except `--dry-run`) keeps `<data-dir>/runs/<Mission>.json`, one JSON object
 replaced atomically (temporary file, fsync, rename) at the start, whenever a branch or a
-stage settles, in batches while loops run, and at the end. It records what a later
+stage settles (shared writes in a worker thread), in batches while loops run, and at the end. It records what a later
 `--resume` may skip, at three granularities:
 
 * stages that succeeded or were skipped,
@@ -25,10 +25,12 @@ the price of a schema and of sharing `reqon.db` with the mission's own `sql` sto
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -293,8 +295,9 @@ class RunState(ProgressLog):
 
     def __init__(self, *, records: RunRecords, mission: str, pipeline: list[list[str]], stores: Mapping[str, Store],
                  previous: dict[str, Any] | None, notice: Notice,
-                 batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S) -> None:
+                 batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S, trigger: str = "manual") -> None:
         self.records = records
+        self.trigger = trigger  # manual, schedule or once: what started the run (`reqon runs`)
         self.mission = mission
         self.pipeline = pipeline
         self.stores = stores
@@ -315,6 +318,10 @@ class RunState(ProgressLog):
         self._done_earlier = {i + 1 for i, s in enumerate(self._stages) if s["status"] in DONE_STAGE_STATUSES}
         self.status = RUNNING
         self._ended: float | None = None
+        self._version = 0  # of the in-memory state, counted at each request to write it
+        self._on_disk = 0  # the version the file holds
+        self._file_lock = threading.Lock()  # writes come from the loop and from worker threads
+        self._writer = asyncio.Lock()
 
     @staticmethod
     def _previous_stage(previous: dict[str, Any] | None, i: int) -> dict[str, Any]:
@@ -329,7 +336,8 @@ class RunState(ProgressLog):
 
     @classmethod
     def begin(cls, *, records: RunRecords, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
-              notice: Notice, batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S) -> RunState:
+              notice: Notice, batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S,
+              trigger: str = "manual") -> RunState:
         """Take the mission's lock, decide about --resume, log the decision, and record the new run as running.
 
         Raises ConfigError when another run of the mission holds the lock.
@@ -348,7 +356,7 @@ class RunState(ProgressLog):
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
         state = cls(records=records, mission=name, pipeline=pipeline, stores=stores, previous=decision.previous,
-                    notice=notice, batch_interval_s=batch_interval_s)
+                    notice=notice, batch_interval_s=batch_interval_s, trigger=trigger)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
         if decision.previous is not None:
@@ -410,7 +418,7 @@ class RunState(ProgressLog):
         self._pending = [p for p in self._pending if not p[0].startswith(prefix)]
         for key in [k for k in self._loops if k.startswith(prefix)]:
             del self._loops[key]
-        self._write()
+        await self._write_shared()
 
     async def stage_settled(self, report: StageReport, errors: list[dict[str, Any]]) -> None:
         await self._flush_and_commit()
@@ -422,7 +430,7 @@ class RunState(ProgressLog):
             self._pending = [p for p in self._pending if not p[0].startswith(prefix)]
             for key in [k for k in self._loops if k.startswith(prefix)]:
                 del self._loops[key]
-        self._write()
+        await self._write_shared()
 
     # ------------------------------------------------------------ loops
 
@@ -490,7 +498,7 @@ class RunState(ProgressLog):
     def _document(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "mission": self.mission, "run": self.run_id, "resumes": self.resumes,
-            "status": self.status, "startedAt": self.started_at, "updatedAt": _now_iso(),
+            "status": self.status, "trigger": self.trigger, "startedAt": self.started_at, "updatedAt": _now_iso(),
             "durationS": self._duration(), "pipeline": self.pipeline, "stages": self._stages,
             "errors": self.errors, "loops": {k: r.to_json() for k, r in self._loops.items()},
         }
@@ -500,11 +508,38 @@ class RunState(ProgressLog):
         return round(end - self._started, 3)
 
     def _write(self) -> None:
-        self.records.write(self.mission, self._document())
+        self._version += 1
+        self._replace(self._version, self._document())
+
+    async def _write_shared(self) -> None:
+        """Write the state with every record made so far, in a worker thread (group commit).
+
+        Branches that settle while a write is under way share the next one: ten branches
+        ending together cost two or three writes instead of ten, and the fsyncs no longer
+        stall the event loop (they took 0.03 s of `bench.engine`'s wide mission idle, 0.16 s
+        under disk load). The caller's records are in memory before it asks, so the write
+        that covers its version covers them.
+        """
+        self._version += 1
+        wanted = self._version
+        async with self._writer:
+            if self._on_disk >= wanted:
+                return
+            version, document = self._version, self._document()
+            await asyncio.to_thread(self._replace, version, document)
+
+    def _replace(self, version: int, document: dict[str, Any]) -> None:
+        """Replace the recorded state unless it already holds a later version: a write
+        finishing late in a worker thread (its branch was cancelled) never undoes a newer one."""
+        with self._file_lock:
+            if version <= self._on_disk:
+                return
+            self.records.write(self.mission, document)
+            self._on_disk = version
 
     def _entry(self) -> dict[str, Any]:
         return {"mission": self.mission, "run": self.run_id, "resumes": self.resumes, "status": self.status,
-                "startedAt": self.started_at, "durationS": self._duration()}
+                "trigger": self.trigger, "startedAt": self.started_at, "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
         self.records.append_history(self.mission, entry)
@@ -540,7 +575,8 @@ def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
 
 
 def _history_entry(state: dict[str, Any]) -> dict[str, Any]:
-    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "startedAt", "durationS")}
+    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "trigger", "startedAt",
+                                            "durationS")}
 
 
 # ---------------------------------------------------------------- messages
@@ -572,6 +608,7 @@ class RunEntry:
     duration_s: float | None
     resumes: str | None
     unfinished: bool = False
+    trigger: str = "manual"
 
 
 def recorded_runs(records: RunRecords, missions: set[str] | None = None) -> list[RunEntry]:
@@ -606,14 +643,17 @@ def _entry_from(data: Any, *, unfinished: bool) -> RunEntry | None:
         return None
     duration = data.get("durationS")
     resumes = data.get("resumes")
+    trigger = data.get("trigger")
     return RunEntry(mission, run, status, started, float(duration) if isinstance(duration, (int, float)) else None,
-                    resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING)
+                    resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING,
+                    trigger if isinstance(trigger, str) else "manual")
 
 
 def format_runs(entries: list[RunEntry]) -> str:
-    """A table: mission, run id, status, start (UTC), duration, and what a run resumed."""
-    header = ("MISSION", "RUN", "STATUS", "STARTED", "DURATION", "")
-    rows = [header] + [(e.mission, e.run, e.status, e.started_at, _format_duration(e), _note(e)) for e in entries]
+    """A table: mission, run id, trigger, status, start (UTC), duration, and what a run resumed."""
+    header = ("MISSION", "RUN", "TRIGGER", "STATUS", "STARTED", "DURATION", "")
+    rows = [header] + [(e.mission, e.run, e.trigger, e.status, e.started_at, _format_duration(e), _note(e))
+                       for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows) + "\n"
 
