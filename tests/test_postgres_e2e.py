@@ -396,9 +396,9 @@ mission Late {
     code, out, err = cli("runs", "--database", pg_url)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["MISSION", "RUN", "STATUS", "STARTED", "DURATION"]
-    assert [line.split()[0] + " " + line.split()[2] for line in lines[1:]] == [
-        "Late running", "Other succeeded", "Late succeeded"]
+    assert lines[0].split() == ["MISSION", "RUN", "TRIGGER", "STATUS", "STARTED", "DURATION"]
+    assert [line.split()[0] + " " + line.split()[2] + " " + line.split()[3] for line in lines[1:]] == [
+        "Late manual running", "Other manual succeeded", "Late manual succeeded"]
     assert "no end recorded" in lines[1]
     code, out, _ = cli("runs", str(other), "--database", pg_url)
     assert code == 0 and len(out.splitlines()) == 2
