@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--no-progress", dest="progress", action="store_false",
                           help="no live progress display")
     run.add_argument("--json-log", action="store_true", help="log events as JSON lines on stderr")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="where branches of parallel stages and parallel loop iterations run "
+                          "(ray: needs pip install 'reqon[ray]'; see docs/scaling.md)")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --executor ray: auto, HOST:PORT or ray://HOST:PORT (default: a local Ray instance)")
     run.add_argument("--webhook", action="store_true", help="start the webhook server (for wait and webhookUrl)")
     run.add_argument("--webhook-port", type=_port, metavar="N", help="webhook server port (default 3000, 0 = any)")
     run.add_argument("--webhook-host", metavar="HOST", help="webhook server interface (default 127.0.0.1)")

@@ -47,6 +47,41 @@ def make_server() -> Iterator[MakeServer]:
         server.close()
 
 
+# --- Ray (issue 15) ----------------------------------------------------------------------
+# One local Ray instance for the whole session, 2 worker CPUs, bound to 127.0.0.1 only,
+# usage statistics off, its temporary folder removed at the end. Missions run in-process
+# with `--executor ray` join it; a `reqon run` subprocess joins it through `ray_cluster.address`.
+
+
+@dataclass
+class RayCluster:
+    address: str
+    temp_dir: Path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    import shutil
+    import tempfile
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # single node: every listener on loopback
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("Ray is not installed (pip install -e '.[dev]' installs it); the Ray tests did not run")
+    temp_dir = Path(tempfile.mkdtemp(prefix="reqon-ray-", dir="/tmp"))  # short: Ray's socket paths
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=str(temp_dir),
+             log_to_driver=False, logging_level="ERROR", namespace="reqon")
+    try:
+        yield RayCluster(ray.get_runtime_context().gcs_address, temp_dir)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 # --- hostile HTTP server (HTTP layer tests) ---------------------------------------------
 # A server that misbehaves on demand (tests/hostile_server.py): one per test, so that its
 # recorded requests and its behaviour settings belong to that test alone.

@@ -24,6 +24,8 @@ class Checkpoints(Protocol):
 
     def synced_at(self, key: str) -> str | None: ...
 
+    def entries(self) -> dict[str, dict[str, Any]]: ...
+
     def commit(self, staged: dict[str, dict[str, Any]]) -> None: ...
 
 
@@ -48,6 +50,10 @@ class CheckpointFile:
         if not isinstance(data, dict):
             raise ConfigError(f"sync checkpoints {self.path} are damaged: expected a JSON object")
         return data
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """A copy of every checkpoint, for remote workers (they stage, the driver commits)."""
+        return {key: dict(entry) for key, entry in self._entries.items()}
 
     def synced_at(self, key: str) -> str | None:
         return _synced_at(self._entries, key)
@@ -85,6 +91,10 @@ class PostgresCheckpoints:
         except RunError as exc:
             raise ConfigError(exc.message) from None
         self._entries: dict[str, Any] = {key: value for key, value in rows}
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """A copy of every checkpoint of the mission, for remote workers (they stage, the driver commits)."""
+        return {key: dict(entry) for key, entry in self._entries.items()}
 
     def synced_at(self, key: str) -> str | None:
         return _synced_at(self._entries, key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,9 @@ from reqon.engine.expressions import NO_SUBJECT, Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
 from reqon.engine.model import Invocation
 from reqon.engine.runstate import ProgressLog
-from reqon.engine.scheduler import run_iterations
+from reqon.engine.scheduler import LOCAL, Executor, run_iterations
+from reqon.engine.units import (BranchSpec, IterationsSpec, LoopShipment, UnitResult, loop_id, names_used,
+                               reachable_actions)
 from reqon.engine.waiting import CURRENT_OWNER, Webhooks
 from reqon.stores.base import Store
 
@@ -73,6 +75,10 @@ class Evaluator:
         self.hooks = hooks or Hooks()
         self.webhooks = webhooks or Webhooks(None)
         self.progress = ProgressLog()  # the run state (§8.5) when the runner keeps one
+        self.executor: Executor = LOCAL  # where branches of parallel stages and loop chunks run
+        self.store_versions: dict[str, int] = {}  # steps applied per store: remote snapshots are cached by it
+        self.remote_requests = 0  # requests sent by remote units, for the summary
+        self._reads: dict[int, list[str]] = {}
         self.actions = {a.name.name: a for a in mission.actions}
         self.transforms = {t.name.name: t for t in mission.transforms}
         self.schemas = schemas_of(mission)
@@ -216,6 +222,7 @@ class Evaluator:
     async def _write(self, name: str, records: list[tuple[str, dict[str, Value]]], *, upsert: bool,
                      partial: Any, inv: Invocation) -> None:
         await self.stores[name].write(records, upsert=upsert, partial=None if partial is None else bool(partial))
+        self.store_versions[name] = self.store_versions.get(name, 0) + 1
         inv.wrote.add(name)
         self.hooks.records_written(name, len(records))
 
@@ -295,19 +302,28 @@ class Evaluator:
         todo = [n for n in range(len(items)) if not loop.done_earlier(n)]  # --resume skips the rest (§8.5)
         done = len(items) - len(todo)
 
-        async def one(k: int) -> None:
+        async def one(n: int) -> None:
+            await self.iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
+            await completed(n)
+
+        async def completed(n: int) -> None:
             nonlocal done
-            n = todo[k]
-            await self._iteration(step.body, scope, {name: items[n], **loop.bindings(n)}, inv)
             await loop.completed(n)
             done += 1
             self.hooks.iterations((inv.branch, id(step)), len(items), done)
 
         if not step.parallel:
-            for k in range(len(todo)):
-                await one(k)
+            for n in todo:
+                await one(n)
             return
-        await run_iterations(len(todo), one, limit=inv.concurrency)
+        executor = self.executor
+        size = executor.chunk_size(len(todo), inv.concurrency)
+        chunks = [todo[k:k + size] for k in range(0, len(todo), size)]
+        shipment = LoopShipment(step, scope, items, loop.bindings)
+
+        def submit(c: int) -> Awaitable[None]:
+            return executor.submit(_IterationsUnit(self, inv, shipment, chunks[c], one, completed))
+        await run_iterations(len(chunks), submit, limit=inv.concurrency)
 
     def _loop_items(self, step: ast.For, scope: Scope) -> list[Value]:
         collection = self.x.eval(step.collection, scope)
@@ -323,7 +339,7 @@ class Evaluator:
                 kept.append(item)
         return kept
 
-    async def _iteration(self, body: tuple[Any, ...], scope: Scope, bindings: dict[str, Value],
+    async def iteration(self, body: tuple[Any, ...], scope: Scope, bindings: dict[str, Value],
                          inv: Invocation) -> None:
         try:
             await self.run_block(body, Scope(scope, bindings), inv)
@@ -361,8 +377,104 @@ class Evaluator:
     def commit_checkpoints(self, inv: Invocation) -> None:
         self.fetcher.commit(inv.checkpoints)
 
+    # ------------------------------------------------------------ units (scheduler.Executor)
+    def branch_unit(self, inv: Invocation) -> BranchUnit:
+        return BranchUnit(self, inv)
+
+    async def flush_written(self, inv: Invocation) -> None:
+        """File stores are flushed when the invocation that wrote them settles (§6.6.6)."""
+        for name in sorted(inv.wrote):
+            await self.stores[name].flush()
+
+    def mission_vars(self) -> dict[str, Value]:
+        return dict(self.mission_scope.vars)
+
+    def reads(self, root: ast.Action | ast.For) -> dict[str, int]:
+        """The stores that code under `root` may read, with their versions: a remote unit
+        gets a snapshot of each, taken when it starts."""
+        names = self._reads.get(id(root))  # AST nodes live as long as the run
+        if names is None:
+            reached = reachable_actions([root], self.actions)
+            used = names_used([root, *reached, *self.transforms.values()])
+            names = self._reads[id(root)] = sorted(used & set(self.stores))
+        return {name: self.store_versions.get(name, 0) for name in names}
+
+    async def absorb(self, result: UnitResult, inv: Invocation) -> None:
+        """Apply on the driver what a remote unit did: its store steps in order (each
+        reaching the store exactly once), its warnings and its request count."""
+        for name, records, upsert, partial in result.writes:
+            await self._write(name, records, upsert=upsert, partial=partial, inv=inv)
+        for message, span in result.warnings:
+            self.hooks.validation_warning(message, span)
+        self.remote_requests += result.requests
+
 
 _FRESH = object()
+
+
+class BranchUnit:
+    """A branch of a parallel stage (§7.2) as the scheduler's executor sees it."""
+
+    def __init__(self, ev: Evaluator, inv: Invocation) -> None:
+        self.ev, self.inv = ev, inv
+
+    async def run_here(self) -> None:
+        ev, inv = self.ev, self.inv
+        try:
+            await ev.invoke(inv)
+            ev.commit_checkpoints(inv)
+        finally:
+            await ev.flush_written(inv)
+
+    def describe(self) -> BranchSpec:
+        ev, inv = self.ev, self.inv
+        return BranchSpec(inv.branch, inv.stage, inv.branch_index, ev.mission_vars(), ev.reads(inv.action))
+
+    async def absorb(self, result: UnitResult) -> None:
+        ev, inv = self.ev, self.inv
+        try:
+            await ev.absorb(result, inv)
+            if result.error is not None:
+                raise result.error.error()
+            ev.fetcher.commit(result.checkpoints)
+        finally:
+            await ev.flush_written(inv)
+
+    def cancelled_at(self, span: ast.Span | None) -> None:
+        if self.inv.cancelled_at is None:
+            self.inv.cancelled_at = span
+
+
+class _IterationsUnit:
+    """A chunk of a parallel loop's iterations (§7.6), run one after another."""
+
+    def __init__(self, ev: Evaluator, inv: Invocation, shipment: LoopShipment, chunk: list[int],
+                 one: Callable[[int], Awaitable[None]], completed: Callable[[int], Awaitable[None]]) -> None:
+        self.ev, self.inv, self.shipment, self.chunk = ev, inv, shipment, chunk
+        self.one, self.completed = one, completed
+
+    async def run_here(self) -> None:
+        for n in self.chunk:
+            await self.one(n)
+
+    def describe(self) -> IterationsSpec:
+        ev, inv, shipment = self.ev, self.inv, self.shipment
+        name = shipment.step.var.name
+        iterations = [(n, {name: shipment.items[n], **shipment.bindings(n)}) for n in self.chunk]
+        return IterationsSpec(inv.action.name.name, inv.branch, inv.stage, inv.branch_index, loop_id(shipment.step),
+                              iterations, shipment, ev.mission_vars(), ev.reads(shipment.step))
+
+    async def absorb(self, result: UnitResult) -> None:
+        await self.ev.absorb(result, self.inv)
+        self.inv.checkpoints.update(result.checkpoints)
+        for n in result.completed:
+            await self.completed(n)
+        if result.error is not None:
+            raise result.error.error()
+
+    def cancelled_at(self, span: ast.Span | None) -> None:
+        if self.inv.cancelled_at is None:
+            self.inv.cancelled_at = span
 
 
 def _options(options: ast.Options | None) -> dict[str, Any]:

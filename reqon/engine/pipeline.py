@@ -17,7 +17,7 @@ from reqon.errors import RunError
 from reqon.engine.evaluator import Evaluator
 from reqon.engine.model import Invocation, PipelineResult, StageReport
 from reqon.engine.runstate import ProgressLog
-from reqon.engine.scheduler import CANCELLED, COMPLETED, FAILED, Mode, Outcome, StageOutcome, run_stage
+from reqon.engine.scheduler import CANCELLED, COMPLETED, FAILED, LOCAL, Mode, Outcome, StageOutcome, run_stage
 
 SUCCEEDED, STAGE_FAILED, SKIPPED, TOLERATED = "succeeded", "failed", "skipped", "succeeded with tolerated failures"
 INTERRUPTED = "interrupted"
@@ -116,12 +116,15 @@ class Pipeline:
         timeout = self.timeout_s(stage)
         actions = [self.evaluator.actions[name] for name in report.actions]
         invocations: dict[int, Invocation] = {}
+        # Branches of a parallel stage are the executor's units; a single action runs here,
+        # and its parallel loops hand their chunks to the executor (issue 15).
+        executor = self.evaluator.executor if report.parallel else LOCAL
 
         async def branch(i: int) -> None:
             if self.progress.branch_done_earlier(report.index, i):
                 return  # completed in the run that --resume continues (§8.5)
             invocations[i] = Invocation(actions[i], report.actions[i], report.index, i)
-            await self._branch(invocations[i])
+            await executor.submit(self.evaluator.branch_unit(invocations[i]))
             await self.progress.branch_completed(report.index, i)
 
         try:
@@ -147,14 +150,6 @@ class Pipeline:
         self._record_errors(report, tolerated)
         self.listener.stage_ended(report)
 
-    async def _branch(self, inv: Invocation) -> None:
-        ev = self.evaluator
-        try:
-            await ev.invoke(inv)
-            ev.commit_checkpoints(inv)
-        finally:
-            await _flush(ev, inv)
-
     def _record_errors(self, report: StageReport, tolerated: list[int]) -> None:
         assert report.outcome is not None
         for i in tolerated:
@@ -163,12 +158,6 @@ class Pipeline:
             self.result.errors.append(error_entry(report.index, report.actions[i], error, self.redact))
         if tolerated:
             self.evaluator.mission_scope.bind("errors", list(self.result.errors))
-
-
-async def _flush(ev: Evaluator, inv: Invocation) -> None:
-    """File stores are flushed when the invocation that wrote them settles (§6.6.6)."""
-    for name in sorted(inv.wrote):
-        await ev.stores[name].flush()
 
 
 def _place_timeouts(outcome: StageOutcome, invocations: dict[int, Invocation]) -> None:

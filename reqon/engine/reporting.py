@@ -65,6 +65,14 @@ class Reporter(StageListener, Hooks):
         self._stream_is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     # ------------------------------------------------------------ lifecycle
+    def executor(self, executor: Any) -> None:
+        """Which executor runs the units; with Ray, its worker processes (a `--json-log` event)."""
+        if executor.name == "local":
+            return
+        pids = list(getattr(executor, "worker_pids", []))
+        self._event("executor", name=executor.name, workers=pids)
+        self._log(f"  executor {executor.name}: {len(pids)} worker processes")
+
     def start(self, stages: int) -> None:
         """Called inside the running event loop, which later starts the live display."""
         self._event("mission.start", stages=stages)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
     from reqon.stores.postgres import PostgresDatabase
     from reqon.stores.postgrest import PostgrestEndpoint
+    from reqon.http.credentials import Credentials
     from reqon.http.webhooks import WebhookServer  # aiohttp's web server loads only with --webhook…
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
@@ -59,6 +60,8 @@ class RunOptions:
     progress: bool | None = None
     overrides: Overrides = field(default_factory=Overrides)
     resume: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
     database: str | None = None  # --database; REQON_DATABASE_URL when None
     webhook: WebhookSettings | None = None  # --webhook…: start the server for this run (§8.1)
     trigger: str = "manual"  # what started the run: manual, schedule or once (`reqon runs`)
@@ -89,6 +92,9 @@ class Prepared:
     http: HttpRuntime | None
     evaluator: Evaluator
     secrets: Secrets
+    files: dict[str, str] = field(default_factory=dict)
+    sources: list[SourceSettings] = field(default_factory=list)
+    credentials: Credentials | None = None
     database: PostgresDatabase | None = None
 
 
@@ -104,6 +110,7 @@ def run_command(args: Any) -> int:
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
                          overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
+                         executor=args.executor, ray_address=args.ray_address,
                          webhook=webhook_settings(args), database=args.database)
     return run_path(args.path, options, mission_name=args.mission, dry=args.dry_run)
 
@@ -227,7 +234,8 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         _register_database_secret(secrets, database)
         sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
-        http = await _open_http(sources, options, secrets) if sources else None
+        credentials = _credentials(sources, options) if sources else None
+        http = await _open_http(sources, credentials, secrets) if credentials is not None else None
         checkpoints: Checkpoints | None = None
         if open_stores:
             checkpoints = PostgresCheckpoints(database, mission.name.name) if database is not None else \
@@ -241,7 +249,8 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
                            checkpoints=checkpoints, mission_scope=mission_scope)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
                           mission_scope=mission_scope, webhooks=hooks)
-    return Prepared(mission, stores, http, evaluator, secrets, database if owned else None)
+    return Prepared(mission, stores, http, evaluator, secrets, files, sources, credentials,
+                    database=database if owned else None)
 
 
 def _register_database_secret(secrets: Secrets, database: PostgresDatabase | None) -> None:
@@ -258,13 +267,43 @@ def _postgrest_endpoint(mission: ast.Mission) -> PostgrestEndpoint | None:
     return PostgrestEndpoint.from_environment(os.environ)
 
 
-async def _open_http(sources: list[SourceSettings], options: RunOptions, secrets: Secrets) -> HttpRuntime:
+def _credentials(sources: list[SourceSettings], options: RunOptions) -> Credentials:
     from reqon.http.credentials import Credentials, load_auth_file
-    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
     env = dict(os.environ)
     names = {s.name for s in sources}
     auth_file = load_auth_file(Path(options.auth_file), env, names) if options.auth_file else None
-    return await HttpRuntime.open(sources, Credentials(auth_file, env), secrets)
+    return Credentials(auth_file, env)
+
+
+async def _open_http(sources: list[SourceSettings], credentials: Credentials, secrets: Secrets) -> HttpRuntime:
+    from reqon.http.client import HttpRuntime  # httpx and aiohttp load only for missions with sources
+    return await HttpRuntime.open(sources, credentials, secrets)
+
+
+async def _start_executor(mission: ast.Mission, prepared: Prepared, options: RunOptions) -> None:
+    """`--executor ray`: ship the run to the cluster's workers (docs/scaling.md); exit 3 if it cannot."""
+    if options.executor != "ray":
+        return
+    from reqon.engine.executors.ray_executor import ExecutorUnavailable, RayExecutor
+    from reqon.engine.executors.worker import RunContext, RunSecrets
+    for action in mission.actions:
+        if has_wait(action.steps):
+            raise ConfigFailure(f"action {action.name.name} uses 'wait', which --executor ray does not run yet "
+                                "(the webhook server lives on the driver): run it with the local executor")
+    ev = prepared.evaluator
+    checkpoints = ev.fetcher.checkpoints
+    context = RunContext(mission, prepared.files, ev.fetcher.default_source,
+                         checkpoints.entries() if checkpoints is not None else {},
+                         {d.name.name: (d.kind.name, d.target) for d in mission.stores})
+    credentials = prepared.credentials
+    resolved = {s.name: credentials.settings(s) for s in prepared.sources} if credentials is not None else {}
+    secrets = RunSecrets(prepared.sources, resolved, prepared.secrets.values())
+    try:
+        ev.executor = await RayExecutor.start(address=options.ray_address, context=context, secrets=secrets,
+                                              stores=prepared.stores, mission_scope=ev.mission_scope,
+                                              http=prepared.http)
+    except ExecutorUnavailable as exc:
+        raise ConfigFailure(str(exc)) from None
 
 
 def _refuse_unsupported(mission: ast.Mission, webhooks: bool) -> None:
@@ -342,7 +381,13 @@ async def _run_with(mission: ast.Mission, files: dict[str, str], options: RunOpt
         prepared = await prepare(mission, files, options, webhooks=server)
     except ConfigFailure as exc:
         return _config_error(str(exc))
+    try:
+        await _start_executor(mission, prepared, options)
+    except ConfigFailure as exc:
+        await _close_all(prepared)
+        return _config_error(str(exc))
     reporter = _reporter(mission, options, prepared)
+    reporter.executor(prepared.evaluator.executor)
     prepared.evaluator.hooks = reporter
     prepared.evaluator.fetcher.on_response = reporter.request
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
@@ -497,6 +542,7 @@ async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter
 
 
 async def _close_all(prepared: Prepared) -> str | None:
+    await prepared.evaluator.executor.close()
     problem = None
     for store in prepared.stores.values():
         try:
@@ -552,9 +598,13 @@ def _reporter(mission: ast.Mission, options: RunOptions, prepared: Prepared) -> 
     tty = sys.stderr.isatty()
     progress = options.progress if options.progress is not None else tty
     http = prepared.http
+    ev = prepared.evaluator
+
+    def requests() -> int:
+        return (http.requests_sent if http else 0) + ev.remote_requests
     return Reporter(mission=mission.name.name, verbose=options.verbose, quiet=options.quiet,
                     json_log=options.json_log, progress=progress, colour=use_colour(sys.stderr),
-                    redact=prepared.secrets.redact, requests=lambda: http.requests_sent if http else 0)
+                    redact=prepared.secrets.redact, requests=requests)
 
 
 # ---------------------------------------------------------------- dry run

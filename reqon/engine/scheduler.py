@@ -7,14 +7,22 @@ one settles. What happens when a task fails is the policy on top: the four
 stage modes of §7.3, stage timeouts (§7.5) and the first-failure rule of
 parallel loops (§7.6). Cancellation is real asyncio cancellation, so a
 cancelled branch aborts its in-flight HTTP requests at once.
+
+Where a unit of work (a branch, or a chunk of a parallel loop's iterations) runs
+is the `Executor`'s business: the window, the modes, the run state and the
+stores stay here, on the driver, whatever the executor. `LocalExecutor` runs a
+unit in the scheduler's own task (today's behaviour, at no cost); a remote
+executor (reqon.engine.executors) ships its description and awaits the result.
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 from reqon.errors import RunError
 
@@ -71,6 +79,56 @@ class StageOutcome:
         if not self.succeeded or self.mode not in (Mode.BEST_EFFORT, Mode.RACE):
             return []
         return [i for i, o in enumerate(self.outcomes) if o.status == FAILED]
+
+
+class Unit(Protocol):
+    """One unit of work as the scheduler hands it to an executor.
+
+    `run_here` runs it in this process; `describe` says what a remote executor ships
+    (built only when asked, so that the local path pays nothing for it); `absorb`
+    applies a remote unit's result (records, checkpoints, completed iterations) on
+    the driver, where the stores and the run state live.
+    """
+
+    def run_here(self) -> Awaitable[None]: ...
+
+    def describe(self) -> Any: ...
+
+    def absorb(self, result: Any) -> Awaitable[None]: ...
+
+    def cancelled_at(self, span: Any) -> None:
+        """A remote unit was cancelled while running the step at `span` (§7.4 `at`)."""
+
+
+class Executor(ABC):
+    """Runs units. `submit` returns an awaitable outcome: awaiting it runs the unit to its
+    end (a `RunError` is its failure); cancelling the task that awaits it cancels the unit,
+    wherever it runs, and returns only once the unit has stopped (§7.1)."""
+
+    name: str
+
+    @abstractmethod
+    def submit(self, unit: Unit) -> Awaitable[None]: ...
+
+    def chunk_size(self, iterations: int, limit: int) -> int:
+        """How many iterations of a parallel loop make one unit: one, here, so that the
+        sliding window of §7.6 holds per iteration."""
+        return 1
+
+    async def close(self) -> None:
+        """Release what the executor holds for the run."""
+
+
+class LocalExecutor(Executor):
+    """Runs a unit in the scheduler's own task, on this event loop: no copy, no extra task."""
+
+    name = "local"
+
+    def submit(self, unit: Unit) -> Awaitable[None]:
+        return unit.run_here()
+
+
+LOCAL = LocalExecutor()
 
 
 Run = Callable[[int], Awaitable[None]]

@@ -24,15 +24,21 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
+
+# httpx's package imports its command-line tool (click, rich, pygments: some 50 ms) whenever
+# click is installed, as it is next to Ray (`reqon[ray]`). reqon never uses that tool; a
+# None entry makes its import fail, and httpx then keeps a stub in its place.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx  # noqa: E402
+from httpx_aiohttp import AiohttpTransport  # noqa: E402
 
 from reqon import __version__
 from reqon.http.auth import SECRET_SETTINGS, OAuth2, TokenReply, make_auth
@@ -200,6 +206,13 @@ class SourceClient:
         self._plain_headers = self._header_list(self._base_headers)
         self.requests_sent = 0
         self.in_flight = 0  # requests past every gate, holding their slot
+
+    def share_gates(self, gate: Any) -> None:
+        """Let `gate` (an object with the limiter's interface) decide request starts and
+        hold the `maxInFlight` slots instead of this process: how several processes
+        sending to one source keep its rate limit and in-flight cap together."""
+        self.limiter = gate
+        self._slots = None
 
     # -- building the request (§6.3.1–§6.3.3) -------------------------------------------
 

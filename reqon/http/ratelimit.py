@@ -27,7 +27,7 @@ from reqon.errors import RunError
 from reqon.http.codec import parse_http_instant, parse_retry_after
 from reqon.values import Value
 
-__all__ = ["RateLimiter", "Turn", "read_reset"]
+__all__ = ["WATCHED_HEADERS", "RateLimiter", "Turn", "read_reset"]
 
 DEFAULT_MAX_WAIT_MS = 300_000
 DEFAULT_FALLBACK_RPM = 60
@@ -39,6 +39,8 @@ SAME_WINDOW_S = 0.5
 
 _REMAINING = ("x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining")
 _RESET = ("x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
+# The response headers `observe` reads: all a limiter in another process needs to be told.
+WATCHED_HEADERS = frozenset(("retry-after", *_REMAINING, *_RESET))
 
 
 def _first_header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:

@@ -78,6 +78,10 @@ class Secrets:
     def __contains__(self, value: str) -> bool:
         return value in self._values
 
+    def values(self) -> list[str]:
+        """The secret values known so far, to seal for a remote worker's redaction."""
+        return sorted(self._values)
+
     def redact(self, text: str) -> str:
         """`text` with every known secret value replaced by `***`, longest values first."""
         pattern = self._compiled()

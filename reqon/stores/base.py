@@ -22,6 +22,7 @@ from reqon.errors import RunError
 JsonObject = dict[str, Any]
 Records = list[tuple[str, JsonObject]]
 Snapshot = list[JsonObject]
+Items = list[tuple[str, JsonObject]]  # (key, record) pairs in key order
 
 PARTIAL_FIELD = "_partial"
 _EXACT_INT_LIMIT = 2**53
@@ -54,6 +55,10 @@ class Store(Protocol):
 
     def count(self) -> int:
         """How many records the store holds, in constant time."""
+        ...
+
+    def items(self) -> Items:
+        """(key, record) pairs in key order: what a remote executor ships as a snapshot."""
         ...
 
     async def flush(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from reqon.stores.base import (
+    Items,
     JsonObject,
     SharedResources,
     Snapshot,
@@ -172,6 +173,9 @@ class JsonFileStore:
 
     def count(self) -> int:
         return len(self._open().table)
+
+    def items(self) -> Items:
+        return self._open().table.versioned_items()[1]
 
     async def flush(self) -> None:
         await self._open().flush()

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reqon.stores.base import (
+    Items,
     JsonObject,
     Records,
     Snapshot,
@@ -83,6 +84,9 @@ class MemoryStore:
 
     def count(self) -> int:
         return len(self._table)
+
+    def items(self) -> Items:
+        return self._table.versioned_items()[1]
 
     async def flush(self) -> None:
         """Nothing to make durable."""

@@ -46,6 +46,7 @@ from psycopg_pool import AsyncConnectionPool
 from reqon.errors import ConfigError
 from reqon.stores.base import (
     PARTIAL_FIELD,
+    Items,
     JsonObject,
     Snapshot,
     chunks,
@@ -237,6 +238,12 @@ class PostgresDatabase:
             rows = connection.execute(query).fetchall()
         return [_record(value) for (value,) in rows]
 
+    def items(self, table: str) -> Items:
+        query = sql.SQL('SELECT key, record FROM {} ORDER BY key COLLATE "C"').format(quote_table(table))
+        with self.session(f"cannot read table {table}") as connection:
+            rows = connection.execute(query).fetchall()
+        return [(key, _record(value)) for key, value in rows]
+
     def count(self, table: str) -> int:
         query = sql.SQL("SELECT count(*) FROM {}").format(quote_table(table))
         with self.session(f"cannot count table {table}") as connection:
@@ -409,6 +416,9 @@ class PostgresStore:
 
     def count(self) -> int:
         return self._open().count(self.target)
+
+    def items(self) -> Items:
+        return self._open().items(self.target)
 
     async def flush(self) -> None:
         """A committed step is already durable in PostgreSQL."""

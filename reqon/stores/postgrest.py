@@ -35,7 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from reqon.errors import ConfigError, ErrorKind, RunError
-from reqon.stores.base import JsonObject, Snapshot, merge_record, prepare_records, store_error
+from reqon.stores.base import Items, JsonObject, Snapshot, merge_record, prepare_records, store_error
 
 PAGE_SIZE = 1000
 MAX_ATTEMPTS = 3
@@ -131,6 +131,9 @@ class PostgrestStore:
             if len(rows) < PAGE_SIZE:
                 return records
             offset += PAGE_SIZE
+
+    def items(self) -> Items:
+        return [(str(row.get(_ID)), row) for row in self.list()]
 
     def count(self) -> int:
         response = self._send_sync("GET", f"{self._path}?select=id&limit=1",

@@ -31,6 +31,7 @@ from typing import Any
 
 from reqon.errors import RunError
 from reqon.stores.base import (
+    Items,
     JsonObject,
     SharedResources,
     chunks,
@@ -153,6 +154,12 @@ class SqliteDatabase:
             rows = self._connection.execute(query).fetchall()
         return [_decode(text) for (text,) in rows]
 
+    def items(self, table: str) -> Items:
+        query = f"SELECT key, record FROM {quote_identifier(table)} ORDER BY key"
+        with self._lock, self._errors(f"cannot read table {table}"):
+            rows = self._connection.execute(query).fetchall()
+        return [(key, _decode(text)) for key, text in rows]
+
     def count(self, table: str) -> int:
         with self._lock, self._errors(f"cannot count table {table}"):
             data_version = self._fetch_data_version()
@@ -259,6 +266,9 @@ class SqliteStore:
 
     def count(self) -> int:
         return self._open().count(self.target)
+
+    def items(self) -> Items:
+        return self._open().items(self.target)
 
     async def flush(self) -> None:
         await self._open().flush()
