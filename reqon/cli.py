@@ -18,7 +18,7 @@ from reqon import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "schedule", "demo", "help")
+SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "schedule", "demo", "mock", "help")
 
 
 _DATABASE_HELP = ("PostgreSQL URL for sql stores, sync checkpoints and run state "
@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--serve", action="store_true", help="only serve the demo API until Ctrl-C")
     demo.add_argument("--latency-ms", type=float, default=20.0)
 
+    mock = sub.add_parser("mock", help="serve every operation of an OpenAPI document on 127.0.0.1")
+    mock.add_argument("spec", help="the OpenAPI document (YAML or JSON; 3.0, 3.1 or Swagger 2.0)")
+    mock.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
+    mock.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
+
     helpp = sub.add_parser("help", help="show help for a command")
     helpp.add_argument("topic", nargs="?")
     return parser
@@ -171,7 +176,7 @@ def _dispatch(argv: list[str]) -> int:
     if args.command == "help":
         return _help(parser, args.topic)
     handler = {"check": _check, "parse": _parse, "run": _run, "repl": _repl, "runs": _runs, "demo": _demo,
-               "schedule": _schedule}
+               "schedule": _schedule, "mock": _mock}
     return handler[args.command](args)
 
 
@@ -278,6 +283,12 @@ def _demo(args: argparse.Namespace) -> int:
     from reqon.demo.command import demo_command
 
     return demo_command(args)
+
+
+def _mock(args: argparse.Namespace) -> int:
+    from reqon.openapi.mock import mock_command
+
+    return mock_command(args)
 
 
 if __name__ == "__main__":

@@ -296,7 +296,11 @@ class _Builder:
 
     def call(self, meta: Any, children: list[Any]) -> ast.CallStep:
         source, operation, options = children
-        return ast.CallStep(source=self._ident(source), operation=self._ident(operation),
+        if operation.type == "STRING":  # an operationId that is not a word (§4.2)
+            operation_id = ast.Ident(name=self._string(operation), span=self._tspan(operation))
+        else:
+            operation_id = self._ident(operation)
+        return ast.CallStep(source=self._ident(source), operation=operation_id,
                             options=options, span=self._span(meta))
 
     def for_(self, meta: Any, children: list[Any]) -> ast.For:

@@ -54,6 +54,7 @@ PROJECT_EXPECTED: dict[str, dict[str, int]] = {
     "failure-modes": {"pages": 2, "mirrors": 1, "incidents": 1},
     "match-and-flow": {"wanted": 14, "found": 12, "missing": 2},
     "pagination": {"by_offset": 120, "by_page": 120, "by_cursor": 120},
+    "openapi-call": {"books": 120, "prices": sum(1 for b in make_catalog(0, 120).books if b["year"] < 1970)},
     "webhook-job": {"events": 2},
 }
 PROJECT_ARGS = {"webhook-job": ("--webhook-port", "0")}

@@ -17,11 +17,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reqon"
 # layers listed for it (and itself). `reqon` is the package's own `__init__`.
 LAYERS: dict[str, set[str]] = {
     "bottom": set(),                                   # values, errors, the built-in function library
-    "front": {"bottom", "stores"},                     # text -> AST -> checked AST; the checker reads store kinds
-    "stores": {"bottom"},
+    "front": {"bottom", "stores", "openapi"},           # text -> AST -> checked AST; the checker reads store kinds
+    "stores": {"bottom"},                              #   and the operations of local OpenAPI documents
     "http": {"bottom"},
-    "engine": {"bottom", "front", "stores", "http"},
-    "faces": {"bottom", "front", "stores", "http", "engine", "faces"},
+    "openapi": {"bottom"},                             # documents, validation, mock server
+    "engine": {"bottom", "front", "stores", "http", "openapi"},
+    "faces": {"bottom", "front", "stores", "http", "openapi", "engine", "faces"},
 }
 BOTTOM = {"reqon.values", "reqon.errors", "reqon.builtins"}
 FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.daemon", "reqon.__main__")
@@ -30,7 +31,7 @@ FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.daemon", "reqon.__main_
 def layer(module: str) -> str:
     if module in BOTTOM:
         return "bottom"
-    for prefix in ("stores", "http", "engine"):
+    for prefix in ("stores", "http", "openapi", "engine"):
         if module == f"reqon.{prefix}" or module.startswith(f"reqon.{prefix}."):
             return prefix
     if module.startswith(FACES):

@@ -237,3 +237,17 @@ def test_random_token_soup_gives_diagnostics_or_the_same_ast_on_both_paths(piece
         assert slow is not None and to_json(fast) == to_json(slow)
     for d in diagnostics:
         assert d.code.startswith("E1") and d.span.line >= 1 and d.span.column >= 1
+
+
+def test_call_with_a_quoted_operation_id_on_both_paths_and_in_json() -> None:
+    text = ('mission M {\n  source GitHub from "github.json" { auth: none }\n'
+            '  action A { call GitHub."repos/list-for-org" { params: { org: "x" } }\n    call GitHub.meta }\n'
+            '  run A\n}\n')
+    fast, slow = _both_paths(text)
+    assert fast is not None and to_json(fast) == to_json(slow)
+    data = to_json(parse(text, "f.vague"))
+    mission = data["declarations"][0]
+    assert mission["sources"][0]["document"] == "github.json"  # `reqon parse --json` carries the `from` document
+    calls = mission["actions"][0]["steps"]
+    assert [c["operation"]["name"] for c in calls] == ["repos/list-for-org", "meta"]
+    assert (calls[0]["operation"]["line"], calls[0]["operation"]["column"]) == (3, 26)

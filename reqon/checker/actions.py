@@ -227,23 +227,65 @@ class ActionWalker:
             ctx.error("E207", step.source.span, f"unknown source '{name}'", *suggest(name, ctx.sources))
         else:
             ctx.used_sources.add(name)
-            self._operation(source, step.operation)
+            self._operation(source, step, scope)
         entries = self._request_options(step, scope, None)
         if "source" in entries:
             ctx.error("E405", entries["source"].key_span, "'source' is not allowed on a call step",
                       f"the call already names its source: {name}")
 
-    def _operation(self, source: ast.Source, operation: ast.Ident) -> None:
-        """E213: the source must have a document that defines the operation."""
+    def _operation(self, source: ast.Source, step: ast.CallStep, scope: Scope) -> None:
+        """E213: the source must have a document that defines the operation; then W522, W523."""
+        operation = step.operation
         if source.document is None:
             self.ctx.error("E213", operation.span, f"source '{source.name.name}' has no OpenAPI document",
                            f"declare it with: source {source.name.name} from \"openapi.yaml\" {{ … }}")
             return
-        known = self.ctx.operations.get(source.name.name)
-        if known is not None and operation.name not in known:
-            self.ctx.error("E213", operation.span,
-                           f"unknown operation '{operation.name}' in {source.document}",
-                           *suggest(operation.name, known))
+        document = self.ctx.documents.get(source.name.name)
+        if document is None:  # a URL document, or one that did not load (reported at the source)
+            return
+        found = document.operation(operation.name)
+        if found is None:
+            self.ctx.error("E213", operation.span, f"unknown operation '{operation.name}' in {source.document}",
+                           *suggest(operation.name, document.operations))
+            return
+        self._path_parameters(step, found.path_parameters, scope)
+        self._security(source, step, found.security, document.schemes)
+
+    def _path_parameters(self, step: ast.CallStep, names: tuple[str, ...], scope: Scope) -> None:
+        """W522: a path placeholder neither in a literal `params` nor a variable in scope (§4.2)."""
+        params = next((e.value for e in (step.options.entries if step.options else ())
+                       if isinstance(e, ast.Entry) and e.key == "params"), None)
+        # Computed params or a spread may supply any name: nothing to say then.
+        known = params is None or (isinstance(params, ast.ObjectLit)
+                                   and all(isinstance(e, ast.Entry) for e in params.entries))
+        given = {e.key for e in params.entries if isinstance(e, ast.Entry)} if isinstance(params, ast.ObjectLit) else set()
+        for name in names:
+            if name in given:
+                continue
+            binding = scope.lookup(name)
+            if binding is not None:
+                binding.read = True  # the call may read it (§4.2)
+            elif known:
+                self.ctx.warn("W522", step.operation.span,
+                              f"path parameter '{name}' of {step.operation.name} is neither in 'params' nor a "
+                              "variable in scope", f"give it: params: {{ {name}: … }}")
+
+    def _security(self, source: ast.Source, step: ast.CallStep, security: tuple[tuple[str, ...], ...] | None,
+                  schemes: dict[str, str]) -> None:
+        """W523: the documented security requirement names a scheme the source's auth does not provide."""
+        if not security:  # undocumented, or documented as open (`security: []` / `{}`)
+            return
+        kind = _auth_kind(source) or "none"
+        alternatives = [req for req in security if all(name in schemes for name in req)]
+        if not alternatives or any(not req for req in alternatives):
+            return
+        if any(all(schemes[name] == kind or (kind == "bearer" and schemes[name] == "oauth2") for name in req)
+               for req in alternatives):
+            return
+        wanted = " or ".join(" + ".join(f"{name} ({schemes[name]})" for name in req) for req in alternatives)
+        self.ctx.warn("W523", step.operation.span,
+                      f"{step.operation.name} is documented to need {wanted}, but source '{source.name.name}' "
+                      f"has auth: {kind}")
 
     def _request_options(self, step: ast.Fetch | ast.CallStep, scope: Scope,
                          method: str | None) -> dict[str, ast.Entry]:

@@ -11,10 +11,14 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error, warning
 from reqon.grammar import reserved_words
+
+if TYPE_CHECKING:
+    from reqon.openapi.document import Document
 
 Notes = tuple[tuple[str, ast.Span | None], ...]
 
@@ -61,7 +65,7 @@ class Context:
         self.used_transforms: set[str] = set()
         self.jump_targets: set[str] = set()
         self.summaries: dict[str, ActionSummary] = {}
-        self.operations: dict[str, frozenset[str]] = {}  # source -> operationIds of its local document
+        self.documents: dict[str, Document] = {}  # source -> its local OpenAPI document, once loaded
         self.read_too_early: set[ast.Span] = set()  # bindings already reported by E217: no W519
 
     def error(self, code: str, span: ast.Span, message: str, *hints: str, notes: Notes = ()) -> None:

@@ -21,7 +21,7 @@ from reqon.values import SCHEMA_TYPE_NAMES
 
 MODES = ("wait-all", "fail-fast", "best-effort", "race")
 SOURCE_OPTIONS = ("auth", "base", "headers", "timeout", "maxInFlight", "maxResponseBytes", "rateLimit",
-                  "circuitBreaker", "validateResponses")
+                  "circuitBreaker", "validateResponses", "validateRequests")
 AUTH_SETTINGS = {"none": (), "bearer": ("token",), "basic": ("username", "password"),
                  "api_key": ("key", "header", "query", "prefix"),
                  "oauth2": ("accessToken", "refreshToken", "tokenUrl", "clientId", "clientSecret", "scopes")}
@@ -95,10 +95,10 @@ def _source(ctx: Context, source: ast.Source, scope: Scope) -> None:
             _rate_limit(ctx, value)
         elif key == "circuitBreaker":
             _circuit_breaker(ctx, value)
-        elif key == "validateResponses":
+        elif key in ("validateResponses", "validateRequests"):
             opt.boolean(ctx, value, key)
             if source.document is None:
-                ctx.warn("W515", entry.key_span, "'validateResponses' has no effect without an OpenAPI document",
+                ctx.warn("W515", entry.key_span, f"'{key}' has no effect without an OpenAPI document",
                          f"responses are validated only for sources declared with: source {name} from \"…\"")
     if source.document is not None:
         _load_operations(ctx, source)
@@ -161,8 +161,8 @@ def _load_operations(ctx: Context, source: ast.Source) -> None:
         return
     directory = ctx.base_dir if ctx.base_dir is not None else Path(source.span.file).parent
     try:
-        ctx.operations[source.name.name] = openapi.operation_ids(directory / document)
-    except ValueError as exc:
+        ctx.documents[source.name.name] = openapi.load_local(directory, document)
+    except openapi.DocumentError as exc:
         ctx.error("E213", source.name.span, f"cannot load the OpenAPI document of source '{source.name.name}'",
                   str(exc))
 

@@ -9,19 +9,11 @@ import argparse
 import os
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
+from reqon.demo.examples import examples_dir
+
 DEFAULT_EXAMPLE = "bookstore-catalogue"
-_REPO_EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
-
-
-def examples_dir() -> Path:
-    """Examples ship in the wheel as `reqon/examples`; a source checkout has them at the top."""
-    packaged = resources.files("reqon").joinpath("examples")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return _REPO_EXAMPLES
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ Endpoints (all JSON, errors as ``{"error": ...}``; ``GET /`` lists them at run t
 * ``GET /pages?page=&size=&total=`` -> ``{"items", "page", "total"}`` over ``total`` items
 * ``POST /jobs`` ``{"callback", "ms"}`` -> 202 ``{"job", "state"}``; POSTs ``{"job", "state": "queued"}``
   to ``callback`` before answering and ``{"job", "state": "done"}`` ``ms`` later (loopback URLs only)
+* ``GET /openapi.yaml`` -> this API's OpenAPI document (``examples/openapi/bookstore.yaml``)
 * ``GET /_stats``, ``POST /_stats/reset`` -> the :class:`Stats`; not counted themselves
 """
 
@@ -419,6 +420,11 @@ async def _books_by_cursor(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "next": items[-1]["isbn"] if more else None})
 
 
+async def _openapi_document(request: web.Request) -> web.Response:
+    from reqon.demo.examples import openapi_document
+    return web.Response(body=openapi_document().read_bytes(), content_type="application/yaml")
+
+
 async def _book_by_isbn(request: web.Request) -> web.Response:
     catalog = _catalog(request)
     return web.json_response(catalog.books[catalog.position[_known_isbn(request)]])
@@ -565,6 +571,7 @@ def make_app(config: ServerConfig) -> web.Application:
     app.router.add_get(r"/items/{n:\d+}", _item)
     app.router.add_get("/pages", _synthetic_pages)
     app.router.add_post("/jobs", _jobs)
+    app.router.add_get("/openapi.yaml", _openapi_document)
     app.router.add_get(_STATS_PREFIX, _stats)
     app.router.add_post(f"{_STATS_PREFIX}/reset", _stats_reset)
     return app

@@ -372,7 +372,9 @@ class Evaluator:
         scope.bind("http", binding)
 
     async def _call(self, step: ast.CallStep, scope: Scope, inv: Invocation) -> None:
-        raise RunError.runtime("call: OpenAPI sources are not supported by this version of reqon")
+        body, binding = await self.fetcher.fetch(step, scope, inv.checkpoints)
+        scope.bind("response", body)
+        scope.bind("http", binding)
 
     def commit_checkpoints(self, inv: Invocation) -> None:
         self.fetcher.commit(inv.checkpoints)

@@ -29,6 +29,7 @@ class _NoSubject:
 
 NO_SUBJECT: Any = _NoSubject()
 _UNBOUND = object()
+UNBOUND = _UNBOUND  # what `Scope.lookup` returns for a name bound nowhere
 # Option fields whose value may be a bare word naming a choice (`backoff: constant`,
 # `strategy: throttle`, `format: unix`, §3.1.4, §4.1.4, §4.1.5); the checker accepts them.
 BARE_WORD_OPTIONS = frozenset({"backoff", "strategy", "format"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -19,11 +19,14 @@ from reqon import ast
 from reqon import values as V
 from reqon.engine.checkpoints import Checkpoints
 from reqon.errors import RunError
-from reqon.engine.expressions import Expressions, Scope
+from reqon.engine.expressions import UNBOUND, Expressions, Scope
 from reqon.http.model import Allow, HttpRequest, HttpResponse, RetryPolicy
 
 if TYPE_CHECKING:
+    from reqon.engine.openapi_sources import OpenApiSource
     from reqon.http.client import HttpRuntime
+    from reqon.openapi.document import Operation
+    from reqon.openapi.validation import DocumentSchemas
 
 Value = Any
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -66,12 +69,16 @@ class FetchPlan:
     since: Since | None
     timeout_ms: float | None
     allow: Allow
+    operation: Operation | None = None  # a `call` (§4.2): path placeholders are filled from params first
 
 
 class FetchPlanner:
     def __init__(self, *, expressions: Expressions, http: HttpRuntime | None, default_source: str | None,
-                 checkpoints: Checkpoints | None, mission_scope: Scope) -> None:
+                 checkpoints: Checkpoints | None, mission_scope: Scope,
+                 openapi: Mapping[str, OpenApiSource] | None = None) -> None:
         self.x = expressions
+        self.openapi = openapi or {}
+        self._schemas: dict[str, DocumentSchemas] = {}
         self.http = http
         self.default_source = default_source
         self.checkpoints = checkpoints
@@ -80,23 +87,35 @@ class FetchPlanner:
         self._policies: dict[int, RetryPolicy] = {}
         # Told about every response (each page of a paginated fetch): `--verbose` logs requests.
         self.on_response: Callable[[HttpResponse], None] = _ignore
+        # Told about each response that does not match its operation's schema (validateResponses).
+        self.on_warning: Callable[[str, ast.Span], None] = _ignore_warning
 
     # ------------------------------------------------------------ plans
-    def plan(self, step: ast.Fetch) -> FetchPlan:
+    def plan(self, step: ast.Fetch | ast.CallStep) -> FetchPlan:
         plan = self._plans.get(id(step))
         if plan is None:
             plan = self._plans[id(step)] = self._make_plan(step)
         return plan
 
-    def _make_plan(self, step: ast.Fetch) -> FetchPlan:
+    def _make_plan(self, step: ast.Fetch | ast.CallStep) -> FetchPlan:
         o = {e.key: e for e in step.options.entries} if step.options else {}
         value = (lambda k: o[k].value if k in o else None)
-        literal_path = step.path if isinstance(step.path, ast.Literal) and step.path.kind == "string" else None
+        operation = None
+        if isinstance(step, ast.CallStep):
+            operation = self._operation(step)
+            method, source, path_expr = operation.method, step.source.name, None
+            template: tuple[str | tuple[str, ...], ...] | None = _call_template(operation.path)
+        else:
+            literal_path = step.path if isinstance(step.path, ast.Literal) and step.path.kind == "string" else None
+            source = step.source.name if step.source is not None else self._source_name(value("source"))
+            method, path_expr = step.method.upper(), step.path
+            template = _template(str(literal_path.value)) if literal_path is not None else None
         return FetchPlan(
-            method=step.method.upper(),
-            source=step.source.name if step.source is not None else self._source_name(value("source")),
-            template=_template(str(literal_path.value)) if literal_path is not None else None,
-            path_expr=step.path,
+            method=method,
+            source=source,
+            template=template,
+            path_expr=path_expr,
+            operation=operation,
             params=value("params"), headers=value("headers"), body=value("body"), until=value("until"),
             retry=value("retry"),
             paginate=_paginate(value("paginate")),
@@ -106,6 +125,13 @@ class FetchPlanner:
             timeout_ms=self._const(value("timeout")),
             allow=_allow(self._const(value("allow"))),
         )
+
+    def _operation(self, step: ast.CallStep) -> Operation:
+        found = self.openapi.get(step.source.name)
+        operation = found.document.operation(step.operation.name) if found is not None else None
+        if operation is None:  # the checker and the runner's start-up rule this out
+            raise RunError.runtime(f"call: source {step.source.name} has no operation '{step.operation.name}'")
+        return operation
 
     def _const(self, expr: Any) -> Any:
         return None if expr is None else self.x.eval(expr, self.mission_scope)
@@ -141,32 +167,94 @@ class FetchPlanner:
         return _policy(fields, explicit=True)
 
     # ------------------------------------------------------------ running a fetch
-    async def fetch(self, step: ast.Fetch, scope: Scope, staged: dict[str, dict[str, Any]]) -> tuple[Value, Value]:
+    async def fetch(self, step: ast.Fetch | ast.CallStep, scope: Scope,
+                    staged: dict[str, dict[str, Any]]) -> tuple[Value, Value]:
         plan = self.plan(step)
         if self.http is None:
             raise RunError.runtime("no HTTP sources are available here")
         client = self.http.source(plan.source)
-        path = self._path(plan, scope)
+        params = _params(self.x.eval(plan.params, scope)) if plan.params is not None else []
+        if plan.operation is not None:
+            path, params, filled = self._call_path(plan, params, scope)
+        else:
+            path, filled = self._path(plan, scope), {}
         request = HttpRequest(
-            method=plan.method, path=path,
-            params=_params(self.x.eval(plan.params, scope)) if plan.params is not None else [],
+            method=plan.method, path=path, params=params,
             headers=_object_or_none("headers", self.x.eval(plan.headers, scope)) if plan.headers is not None else None,
             body=self.x.eval(plan.body, scope) if plan.body is not None else None,
             timeout_ms=plan.timeout_ms, retry=self._retry_of(plan, scope), allow=plan.allow,
         )
+        if plan.operation is not None and self.openapi[plan.source].validate_requests:
+            self._check_request(plan, request, filled, client.settings.headers)
         started = time.monotonic()
         before = _now_ms()
         since_params, checkpoint_key = self._since_params(plan, path, scope)
         if plan.paginate is None:
-            response = await client.send(_with_extra(request, since_params))
-            self.on_response(response)
+            response = await self._send(plan, client, _with_extra(request, since_params), step.span)
             body, pages, last = response.body, 1, response
         else:
-            body, pages, last = await self._paginate(plan, client, request, since_params, scope)
+            body, pages, last = await self._paginate(plan, client, request, since_params, scope, step.span)
         if checkpoint_key is not None and plan.since is not None:
             staged[checkpoint_key] = _checkpoint(plan.since, body, before)
         elapsed = (time.monotonic() - started) * 1000
         return body, last.binding(pages=pages, elapsed_ms=elapsed)
+
+    async def _send(self, plan: FetchPlan, client: Any, request: HttpRequest, span: ast.Span) -> HttpResponse:
+        response: HttpResponse = await client.send(request)
+        self.on_response(response)
+        if plan.operation is not None and 200 <= response.status < 300 and self.openapi[plan.source].validate_responses:
+            self._check_response(plan, plan.operation, response, span)
+        return response
+
+    # ------------------------------------------------------------ OpenAPI calls (§4.2)
+    def _call_path(self, plan: FetchPlan, params: list[tuple[str, Value]],
+                   scope: Scope) -> tuple[str, list[tuple[str, Value]], dict[str, Value]]:
+        """Placeholders from `params` first, then from variables in scope; the rest stays query."""
+        assert plan.template is not None
+        given = dict(params)
+        filled: dict[str, Value] = {}
+        out = []
+        for piece in plan.template:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            name = piece[0]
+            value = given[name] if name in given else scope.lookup(name)
+            if value is UNBOUND:
+                raise RunError.runtime(f"call {plan.source}.{_op_id(plan)}: path parameter {{{name}}} is neither in "
+                                       "params nor a variable in scope")
+            if value is None:
+                raise RunError.runtime(f"path placeholder {{{name}}} is null")
+            filled[name] = value
+            out.append(quote(V.to_string(value), safe="-._~"))
+        return "".join(out), [(k, v) for k, v in params if k not in filled], filled
+
+    def _schemas_of(self, source: str) -> DocumentSchemas:
+        schemas = self._schemas.get(source)
+        if schemas is None:
+            from reqon.openapi.validation import DocumentSchemas
+            schemas = self._schemas[source] = DocumentSchemas(self.openapi[source].document)
+        return schemas
+
+    def _check_request(self, plan: FetchPlan, request: HttpRequest, filled: dict[str, Value],
+                       source_headers: dict[str, Value]) -> None:
+        assert plan.operation is not None
+        checks = self._schemas_of(plan.source).request(plan.operation)
+        headers = {**source_headers, **(request.headers or {})}
+        problems = checks.problems(dict(request.params), filled, headers, request.body)
+        if problems:
+            raise RunError("validation", f"call {plan.source}.{_op_id(plan)}: the request does not match the "
+                                         f"OpenAPI document, nothing was sent: {'; '.join(problems)}")
+
+    def _check_response(self, plan: FetchPlan, operation: Operation, response: HttpResponse, span: ast.Span) -> None:
+        check = self._schemas_of(plan.source).response(operation, response.status, response.headers.get("content-type"))
+        if check is None:
+            return
+        problems = check.problems(response.body)
+        if problems:
+            detail = "; ".join(f"{p.path}: {p.message}" for p in problems)
+            self.on_warning(f"call {plan.source}.{_op_id(plan)}: response {response.status} does not match the "
+                            f"OpenAPI document: {detail}", span)
 
     def _retry_of(self, plan: FetchPlan, scope: Scope) -> RetryPolicy:
         if plan.retry is None:
@@ -216,8 +304,8 @@ class FetchPlanner:
             return [], key
         return [(since.param, _format_checkpoint(synced, since.format))], key
 
-    async def _paginate(self, plan: FetchPlan, client: Any, request: HttpRequest,
-                        since_params: list[tuple[str, Value]], scope: Scope) -> tuple[list[Value], int, HttpResponse]:
+    async def _paginate(self, plan: FetchPlan, client: Any, request: HttpRequest, since_params: list[tuple[str, Value]],
+                        scope: Scope, span: ast.Span) -> tuple[list[Value], int, HttpResponse]:
         paginate = plan.paginate
         assert paginate is not None
         items: list[Value] = []
@@ -233,8 +321,7 @@ class FetchPlanner:
                 extra.append((paginate.param, n + 1))
             elif cursor is not None:
                 extra.append((paginate.param, cursor))
-            response = await client.send(_with_extra(request, extra))
-            self.on_response(response)
+            response = await self._send(plan, client, _with_extra(request, extra), span)
             page_items = _page_items(response.body, plan.items)
             items.extend(page_items)
             n += 1
@@ -268,6 +355,28 @@ class FetchPlanner:
 
 def _ignore(response: HttpResponse) -> None:
     pass
+
+
+def _ignore_warning(message: str, span: ast.Span) -> None:
+    pass
+
+
+def _op_id(plan: FetchPlan) -> str:
+    assert plan.operation is not None
+    operation_id = plan.operation.operation_id
+    return operation_id if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", operation_id) else f'"{operation_id}"'
+
+
+def _call_template(path: str) -> tuple[str | tuple[str, ...], ...]:
+    """An OpenAPI path template: a placeholder is one parameter name, dots and all."""
+    pieces: list[str | tuple[str, ...]] = []
+    last = 0
+    for m in _PLACEHOLDER.finditer(path):
+        pieces.append(path[last:m.start()])
+        pieces.append((m.group(1),))
+        last = m.end()
+    pieces.append(path[last:])
+    return tuple(p for p in pieces if p != "")
 
 
 def _template(path: str) -> tuple[str | tuple[str, ...], ...]:

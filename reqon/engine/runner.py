@@ -27,6 +27,7 @@ from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
 from reqon.engine.fetching import FetchPlanner
+from reqon.engine.openapi_sources import OpenApiSource
 from reqon.engine.waiting import Webhooks
 from reqon.http.model import SourceSettings
 
@@ -125,6 +126,11 @@ def run_path(path: str, options: RunOptions, *, mission_name: str | None = None,
         print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
         return EXIT_USAGE
     loaded = load_path(path)
+    if not loaded.has_errors:
+        try:
+            _load_local_documents(loaded.missions)
+        except ConfigError as exc:
+            return _config_error(str(exc))
     diagnostics = loaded.diagnostics + (check_loaded(loaded) if not loaded.has_errors else [])
     errors = [d for d in diagnostics if d.is_error]
     shown = errors if options.quiet else diagnostics
@@ -141,6 +147,17 @@ def run_path(path: str, options: RunOptions, *, mission_name: str | None = None,
     if dry:
         return dry_run(mission, loaded.files, options)
     return asyncio.run(run_mission(mission, loaded.files, options))
+
+
+def _load_local_documents(missions: list[ast.Mission]) -> None:
+    """A local OpenAPI document that cannot be used is a configuration error of the run
+    (exit 3, §3.1.6), found before the checker would call it E213 (exit 2)."""
+    from reqon.engine.openapi_sources import load_local
+    from reqon.openapi.document import is_url
+    for mission in missions:
+        for source in mission.sources:
+            if source.document is not None and not is_url(source.document):
+                load_local(source)
 
 
 def webhook_settings(args: Any) -> WebhookSettings | None:
@@ -232,7 +249,8 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         expressions = Expressions(stores, files, functions={"webhookUrl": hooks.url}, schemas=schemas_of(mission))
         secrets = Secrets()
         _register_database_secret(secrets, database)
-        sources = [_source_settings(s, expressions, mission_scope) for s in mission.sources]
+        openapi = await _openapi_sources(mission, expressions, mission_scope)
+        sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
         credentials = _credentials(sources, options) if sources else None
         http = await _open_http(sources, credentials, secrets) if credentials is not None else None
@@ -246,7 +264,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
     fetcher = FetchPlanner(expressions=expressions, http=http,
                            default_source=mission.sources[0].name.name if mission.sources else None,
-                           checkpoints=checkpoints, mission_scope=mission_scope)
+                           checkpoints=checkpoints, mission_scope=mission_scope, openapi=openapi)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
                           mission_scope=mission_scope, webhooks=hooks)
     return Prepared(mission, stores, http, evaluator, secrets, files, sources, credentials,
@@ -306,10 +324,24 @@ async def _start_executor(mission: ast.Mission, prepared: Prepared, options: Run
         raise ConfigFailure(str(exc)) from None
 
 
-def _refuse_unsupported(mission: ast.Mission, webhooks: bool) -> None:
+async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope) -> dict[str, OpenApiSource]:
+    from reqon.engine import openapi_sources
+    found: dict[str, OpenApiSource] = {}
     for source in mission.sources:
-        if source.document is not None:
-            raise ConfigError(f"source {source.name.name}: OpenAPI sources ('from') are not supported yet")
+        if source.document is None:
+            continue
+        entries = {e.key: e for e in source.options.entries}
+
+        def flag(key: str) -> bool:
+            return key in entries and x.eval(entries[key].value, scope) is True
+        timeout = x.eval(entries["timeout"].value, scope) if "timeout" in entries else None
+        document = await openapi_sources.load(source, float(timeout or openapi_sources.DOCUMENT_TIMEOUT_MS))
+        found[source.name.name] = OpenApiSource(document, flag("validateResponses"), flag("validateRequests"))
+    openapi_sources.check_calls(mission, {name: s.document for name, s in found.items()})
+    return found
+
+
+def _refuse_unsupported(mission: ast.Mission, webhooks: bool) -> None:
     for action in mission.actions:
         if not webhooks and has_wait(action.steps):
             raise ConfigError(f"action {action.name.name} uses 'wait', which needs the webhook server: "
@@ -336,7 +368,8 @@ def _open_stores(mission: ast.Mission, data_dir: Path, database: PostgresDatabas
     return opened
 
 
-def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> SourceSettings:
+def _source_settings(source: ast.Source, x: Expressions, scope: Scope,
+                     openapi: OpenApiSource | None = None) -> SourceSettings:
     entries = {e.key: e for e in source.options.entries}
     name = source.name.name
 
@@ -345,7 +378,11 @@ def _source_settings(source: ast.Source, x: Expressions, scope: Scope) -> Source
     auth = entries.get("auth")
     kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
     settings = x.eval(auth.settings, scope) if auth is not None and auth.settings is not None else {}
-    base = value("base")
+    if "base" not in entries and openapi is not None:
+        from reqon.engine.openapi_sources import base_of
+        base = base_of(source, openapi.document)
+    else:
+        base = value("base")
     if not isinstance(base, str) or not base.startswith(("http://", "https://")):
         raise ConfigError(f"source {name}: base must be an absolute http(s) URL, got {V.to_json_text(base)}")
     headers = value("headers") or {}
@@ -390,6 +427,7 @@ async def _run_with(mission: ast.Mission, files: dict[str, str], options: RunOpt
     reporter.executor(prepared.evaluator.executor)
     prepared.evaluator.hooks = reporter
     prepared.evaluator.fetcher.on_response = reporter.request
+    prepared.evaluator.fetcher.on_warning = reporter.validation_warning
     pipeline = Pipeline(mission, prepared.evaluator, overrides=options.overrides, listener=reporter,
                         redact=prepared.secrets.redact)
     try:

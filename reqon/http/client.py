@@ -515,6 +515,53 @@ def _no_cookies() -> httpx.Cookies:
     return httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
 
 
+def _new_client(per_origin: int) -> httpx.AsyncClient:
+    """The one way this package builds a client: requests and OpenAPI documents alike."""
+    return httpx.AsyncClient(
+        # With `client=`, TLS is the connector's (aiohttp's context with the system's CAs) and the
+        # transport's own context is never used: handing it a bare one saves building a verified
+        # context (loading every CA certificate, ~30 ms of start-up) only to throw it away.
+        transport=AiohttpTransport(client=lambda: _session_factory(per_origin),
+                                   verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
+        timeout=None,
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        cookies=_no_cookies(),
+    )
+
+
+async def fetch_document(url: str, timeout_ms: float, max_bytes: int) -> bytes:
+    """The bytes at `url` (an OpenAPI document fetched at mission start, §3.1.6), with the
+    same client, redirects and timeout handling as a request; raises ConfigError."""
+    client = _new_client(MIN_POOL_PER_ORIGIN)
+    try:
+        async with asyncio.timeout(timeout_ms / 1000):
+            headers = {**{k: str(v) for k, v in DEFAULT_HEADERS.items()},
+                       "Accept": "application/json, application/yaml;q=0.9, */*;q=0.8"}
+            response = await client.send(client.build_request("GET", url, headers=headers),
+                                         stream=True)
+            try:
+                if response.status_code >= 400:
+                    raise ConfigError(f"GET {url}: HTTP {response.status_code} "
+                                      f"{_reason(response.status_code, response.reason_phrase)}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ConfigError(f"GET {url}: the document is larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise ConfigError(f"GET {url}: timed out after {timeout_ms / 1000:g}s") from None
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"GET {url}: {_network_detail(exc)}") from None
+    finally:
+        await client.aclose()
+
+
 def _check_base(settings: SourceSettings) -> None:
     if not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(
@@ -545,17 +592,7 @@ class HttpRuntime:
             _check_base(settings)
         largest = max((s.max_in_flight or 0 for s in sources), default=0)
         per_origin = max(MIN_POOL_PER_ORIGIN, largest)
-        client = httpx.AsyncClient(
-            # With `client=`, TLS is the connector's (aiohttp's context with the system's CAs) and the
-            # transport's own context is never used: handing it a bare one saves building a verified
-            # context (loading every CA certificate, ~30 ms of start-up) only to throw it away.
-            transport=AiohttpTransport(client=lambda: _session_factory(per_origin),
-                                       verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
-            timeout=None,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            cookies=_no_cookies(),
-        )
+        client = _new_client(per_origin)
         clients: dict[str, SourceClient] = {}
         for settings in sources:
             resolved = _resolve_auth(settings, credentials, secrets)

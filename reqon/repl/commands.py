@@ -5,7 +5,7 @@ offers them) read these; keeping them here lets neither import the other.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 COMMANDS: dict[str, str] = {
@@ -13,7 +13,7 @@ COMMANDS: dict[str, str] = {
     ":load": ":load PATH — check a mission file or folder and add its declarations",
     ":run": ":run [ACTION] — run the session's pipeline, or one action, with live progress",
     ":stores": "list the session's stores and how many records each holds",
-    ":show": ":show STORE — the records of a store as a table",
+    ":show": ":show STORE — the records of a store as a table; :show source NAME — its OpenAPI operations",
     ":ast": "the syntax tree of the last input",
     ":reset": "forget every declaration, variable and store",
     ":quit": "leave the REPL (Ctrl-D does the same)",
@@ -31,3 +31,4 @@ class Names:
     schemas: list[str]
     variables: dict[str, Any]
     store_fields: dict[str, list[str]]
+    operations: dict[str, list[str]] = field(default_factory=dict)  # OpenAPI source -> its operationIds

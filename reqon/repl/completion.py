@@ -30,6 +30,9 @@ _ARROW = re.compile(r"->\s*$")
 _AFTER_WORD = re.compile(r"\b(jump|apply|run|then|queue|call)\s+$")
 _IN_STAGE_LIST = re.compile(r"\brun\b[^\n]*\[[^\]]*$")
 _COMMAND_ARGUMENT = re.compile(r"^\s*(:[a-z]+)\s+(\S*)$")
+_SHOW_SOURCE = re.compile(r"^\s*:show\s+source\s+(\S*)$")
+_CALL_SOURCE = re.compile(r"\bcall\s+([A-Za-z_][A-Za-z0-9_]*)\.$")
+_OPERATION_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # `get ` then a word: the source named before the path (§4.1)
 _AFTER_METHOD = re.compile(r"(?<![A-Za-z0-9_.])(?:" + "|".join(sorted(http_methods())) + r")\s+$")
 
@@ -37,7 +40,7 @@ _AFTER_METHOD = re.compile(r"(?<![A-Za-z0-9_.])(?:" + "|".join(sorted(http_metho
 @dataclass(frozen=True)
 class Suggestion:
     text: str
-    kind: str  # keyword, function, command, variable, source, store, action, transform, schema, field
+    kind: str  # keyword, function, command, variable, source, store, action, transform, schema, field, operation
 
 
 def suggest(before_cursor: str, names: Names) -> list[Suggestion]:
@@ -59,15 +62,23 @@ def _current_word(text: str) -> str:
 
 
 def _command(text: str, names: Names) -> list[Suggestion]:
+    source = _SHOW_SOURCE.match(text)
+    if source is not None:
+        prefix = source.group(1)
+        return [Suggestion(n, "source") for n in names.operations if n.startswith(prefix) and n != prefix]
     argument = _COMMAND_ARGUMENT.match(text)
     if argument is None:
         return [Suggestion(c, "command") for c in COMMANDS if c.startswith(text)]
     command, prefix = argument.groups()
-    pool = {":show": [(s, "store") for s in names.stores], ":run": [(a, "action") for a in names.actions]}
+    pool = {":show": [(s, "store") for s in names.stores] + ([("source", "keyword")] if names.operations else []),
+            ":run": [(a, "action") for a in names.actions]}
     return [Suggestion(n, kind) for n, kind in pool.get(command, []) if n.startswith(prefix) and n != prefix]
 
 
 def _in_context(head: str, names: Names) -> Iterable[Suggestion]:
+    call = _CALL_SOURCE.search(head)
+    if call is not None and call.group(1) in names.operations:
+        return _operations(names.operations[call.group(1)])
     if head.endswith("."):
         return _fields(head, names)
     if _ARROW.search(head):
@@ -134,6 +145,11 @@ def _keys(value: Any) -> list[str]:
                 seen.update(dict.fromkeys(item))
         return list(seen)
     return []
+
+
+def _operations(operation_ids: Iterable[str]) -> list[Suggestion]:
+    """`call Source.` completes operationIds; one that is not a word is offered quoted (§4.2)."""
+    return [Suggestion(op if _OPERATION_WORD.fullmatch(op) else f'"{op}"', "operation") for op in sorted(operation_ids)]
 
 
 def _named(items: Iterable[str], kind: str) -> list[Suggestion]:

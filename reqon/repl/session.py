@@ -427,6 +427,9 @@ class Session:
         return Outcome.OK
 
     async def _show(self, argument: str) -> Outcome:
+        kind, _, name = argument.partition(" ")
+        if kind == "source":
+            return self._show_source(name.strip())
         store = self.prepared.stores.get(argument)
         if store is None:
             self._unknown("store", argument, list(self.prepared.stores))
@@ -438,6 +441,25 @@ class Session:
             self.printer.text(f"store {argument} is empty")
         else:
             self.printer.table(f"{argument} ({len(records)} record{'s' if len(records) != 1 else ''})", records)
+        return Outcome.OK
+
+    def _show_source(self, name: str) -> Outcome:
+        """The operations of an OpenAPI source: operationId, method and path, as a table."""
+        openapi = self.prepared.evaluator.fetcher.openapi
+        if name not in openapi:
+            if name in self.decls.sources:
+                self.printer.error(f"source {name} has no OpenAPI document (declare it with: source {name} from \"…\")")
+            else:
+                self._unknown("source", name, list(self.decls.sources))
+            return Outcome.FAILED
+        document = openapi[name].document
+        rows = [{"operationId": op.operation_id, "method": op.method, "path": op.path}
+                for op in sorted(document.operations.values(), key=lambda o: (o.path, o.method))]
+        if not self.printer.pretty:
+            self.printer.json_line(rows)
+        else:
+            self.printer.table(f"source {name}: {len(rows)} operation{'s' if len(rows) != 1 else ''} of "
+                               f"{document.location}", rows)
         return Outcome.OK
 
     def _unknown(self, what: str, name: str, known: list[str]) -> None:
@@ -479,7 +501,13 @@ class Session:
         return Names(sources=list(self.decls.sources), stores=list(stores), actions=list(self.decls.actions),
                      transforms=list(self.decls.transforms), schemas=list(self.decls.schemas),
                      variables={k: v for k, v in self.scope.vars.items() if k not in _PREDEFINED or v is not None},
-                     store_fields={name: self._store_fields(name, store) for name, store in stores.items()})
+                     store_fields={name: self._store_fields(name, store) for name, store in stores.items()},
+                     operations=self._operations())
+
+    def _operations(self) -> dict[str, list[str]]:
+        if self.prepared is None:
+            return {}
+        return {name: list(source.document.operations) for name, source in self.prepared.evaluator.fetcher.openapi.items()}
 
     def _store_fields(self, name: str, store: Any) -> list[str]:
         """Field names of the first records, listed again only when the store's size changed."""

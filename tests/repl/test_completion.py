@@ -103,6 +103,17 @@ def test_a_live_session_offers_what_was_declared_and_stored(tmp_path: Path) -> N
     assert "response" not in live.variables  # bound to nothing yet: not worth offering
 
 
+def test_call_completes_operation_ids_and_show_source_names_openapi_sources() -> None:
+    names = Names(sources=["Shop", "Hub"], stores=["books"], actions=[], transforms=[], schemas=[], variables={},
+                  store_fields={}, operations={"Hub": ["repos/list-for-org", "listThings", "getThing"]})
+    assert suggest("call Hub.", names) == [Suggestion("getThing", "operation"), Suggestion("listThings", "operation"),
+                                           Suggestion('"repos/list-for-org"', "operation")]
+    assert texts("  call Hub.li", names) == ["listThings"]
+    assert texts("call Shop.", names) != texts("call Hub.", names)  # a source without document: no operations
+    assert texts(":show ", names) == ["books", "source"]
+    assert suggest(":show source H", names) == [Suggestion("Hub", "source")]
+
+
 def test_a_source_is_offered_between_the_method_and_the_path() -> None:
     """`get Shop "/books"` (§4.1): after a method, sources come first."""
     assert suggest("get Sh", NAMES) == [Suggestion("Shop", "source")]

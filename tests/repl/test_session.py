@@ -308,3 +308,23 @@ def test_history_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert history_path() == tmp_path / "reqon" / "history"
     monkeypatch.delenv("XDG_DATA_HOME")
     assert history_path() == Path(os.path.expanduser("~")) / ".local" / "share" / "reqon" / "history"
+
+
+def test_openapi_sources_in_the_session(tmp_path: Path, demo_url: str) -> None:
+    """`call` runs in the REPL, `:show source` lists the operations, completion offers them."""
+    from reqon.demo.examples import openapi_document
+    document = str(openapi_document())
+    transcript = run_inputs([
+        f'source Shop from "{document}" {{ auth: none, base: env("DEMO_URL") }}',
+        "call Shop.listBooks { params: { per_page: 1 } }",
+        "let isbn = response.items[0].isbn",
+        "call Shop.getPrice",
+        "response.currency",
+        ":show source Shop",
+        ":show source Nope",
+    ], tmp_path)
+    assert transcript.outcomes[:6] == [Outcome.OK] * 6, transcript.err
+    assert transcript.outcomes[6] is Outcome.FAILED
+    assert '"EUR"' in transcript.out
+    assert '"operationId":"listBooks","method":"GET","path":"/books"' in transcript.out.replace(" ", "")
+    assert "unknown source Nope" in transcript.err
