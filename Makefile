@@ -15,7 +15,17 @@ $(BIN)/reqon: pyproject.toml
 demo: $(BIN)/reqon
 	$(BIN)/reqon demo
 
-test: $(BIN)/reqon
+# GitHub's OpenAPI description (npm @octokit/openapi, pinned; only api.github.com.json is kept,
+# in the git-ignored .cache/) for tests/openapi/test_github.py. Without npm the test says why.
+GITHUB_OPENAPI := .cache/octokit-openapi/api.github.com.json
+$(GITHUB_OPENAPI):
+	@mkdir -p $(@D)
+	@cd $(@D) && npm pack --silent @octokit/openapi@23.0.2 >/dev/null \
+	  && tar xzf octokit-openapi-23.0.2.tgz --strip-components=2 package/generated/api.github.com.json \
+	  && rm -f octokit-openapi-23.0.2.tgz \
+	  || echo "make: could not fetch @octokit/openapi with npm; tests/openapi/test_github.py will report it"
+
+test: $(BIN)/reqon $(GITHUB_OPENAPI)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(BIN)/reqon

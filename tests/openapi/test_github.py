@@ -1,5 +1,5 @@
 """A real published document: GitHub's OpenAPI description (about 13 MB of JSON, from the
-npm package @octokit/openapi, fetched by .ci/run into the git-ignored .cache/octokit-openapi).
+npm package @octokit/openapi, fetched by `make test` into the git-ignored .cache/octokit-openapi).
 Loaded, checked, and a mission calling two of its operations run against `reqon mock` of it."""
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from tests.conftest import run_mission_path
 from tests.openapi.mock_process import ROOT, reqon_mock
 
 GITHUB = ROOT / ".cache/octokit-openapi/api.github.com.json"
-HOW = ("fetch it as .ci/run does: mkdir -p .cache/octokit-openapi && cd .cache/octokit-openapi && "
+HOW = ("`make test` fetches it with npm; by hand: mkdir -p .cache/octokit-openapi && cd .cache/octokit-openapi && "
        "npm pack @octokit/openapi@23.0.2 && "
        "tar xzf octokit-openapi-23.0.2.tgz --strip-components=2 package/generated/api.github.com.json")
 
 if not GITHUB.is_file():
     if os.environ.get("CI") == "true":
-        pytest.fail(f"GitHub's OpenAPI document is missing: {GITHUB}; .ci/run should have installed it", pytrace=False)
+        pytest.fail(f"GitHub's OpenAPI document is missing: {GITHUB}; `make test` fetches it with npm", pytrace=False)
     print(f"\ntests/openapi/test_github.py skipped: {GITHUB} is missing; {HOW}", file=sys.stderr)
     pytest.skip(f"GitHub's OpenAPI document is missing ({HOW})", allow_module_level=True)
 
