@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reqon import ast
 from reqon import values as V
@@ -103,6 +103,101 @@ class ProgressLog:
         return NO_LOOP
 
 
+# ---------------------------------------------------------------- where states are kept
+
+
+class RunRecords(Protocol):
+    """Where run states and the run history are kept: files of the data directory
+    (`FileRunRecords`), or PostgreSQL with `--database` (`runstate_postgres.PostgresRunStates`)."""
+
+    where: str  # for messages: the directory or the database
+
+    def lock(self, mission: str) -> None:
+        """Keep other runs of `mission` from sharing this state while this run lasts (ConfigError if one does)."""
+        ...
+
+    def read(self, mission: str) -> dict[str, Any] | None:
+        """The recorded state, or None; a damaged one raises ValueError."""
+        ...
+
+    def write(self, mission: str, document: dict[str, Any]) -> None:
+        """Replace the recorded state, crash-safely; RunError when that fails."""
+        ...
+
+    def append_history(self, mission: str, entry: dict[str, Any]) -> None:
+        ...
+
+    def history(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every finished run's entry (oldest first), and every mission's recorded state."""
+        ...
+
+
+class FileRunRecords:
+    """`<data-dir>/runs/<Mission>.json`, replaced atomically, and `<Mission>.history.jsonl`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.where = str(data_dir / "runs")
+
+    def lock(self, mission: str) -> None:
+        """Nothing yet: runs sharing a data directory are not locked out of each other."""
+
+    def read(self, mission: str) -> dict[str, Any] | None:
+        return read_state(state_path(self.data_dir, mission))
+
+    def write(self, mission: str, document: dict[str, Any]) -> None:
+        path = state_path(self.data_dir, mission)
+        text = json.dumps(document, separators=(",", ":")) + "\n"  # ASCII: safe for any message
+        try:
+            write_atomically(path, text)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot write the run state {path}: "
+                                                 f"{exc.strerror or exc}") from None
+
+    def append_history(self, mission: str, entry: dict[str, Any]) -> None:
+        """One line per run, appended with a single write and fsynced.
+
+        A line torn by a crash has no final newline; starting with one keeps the torn
+        line from swallowing this one.
+        """
+        history = history_path(self.data_dir, mission)
+        history.parent.mkdir(parents=True, exist_ok=True)
+        data = (json.dumps(entry) + "\n").encode("ascii")
+        try:
+            fd = os.open(history, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot append to {history}: "
+                                                 f"{exc.strerror or exc}") from None
+
+    def history(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        runs_dir = self.data_dir / "runs"
+        if not runs_dir.is_dir():
+            return [], []
+        entries = []
+        for path in sorted(runs_dir.glob("*.history.jsonl")):
+            for line in path.read_text("utf-8", errors="replace").splitlines():
+                entry = _json_or_none(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
+        states = []
+        for path in sorted(runs_dir.glob("*.json")):
+            try:
+                state = read_state(path)
+            except ValueError:
+                continue
+            if state is not None:
+                states.append(state)
+        return entries, states
+
+
 # ---------------------------------------------------------------- the state file
 
 
@@ -164,10 +259,10 @@ class ResumeDecision:
     reason: str
 
 
-def decide_resume(previous: dict[str, Any] | None, pipeline: list[list[str]], where: Path) -> ResumeDecision:
+def decide_resume(previous: dict[str, Any] | None, pipeline: list[list[str]], where: str) -> ResumeDecision:
     """§8.5 steps 1 and 2: resume only a failed, interrupted or unfinished run of the same pipeline."""
     if previous is None:
-        return ResumeDecision(None, f"no recorded run in {where.parent}")
+        return ResumeDecision(None, f"no recorded run in {where}")
     status = previous.get("status")
     if status not in RESUMABLE:
         return ResumeDecision(None, f"the last run {status}")
@@ -198,12 +293,11 @@ class RunState(ProgressLog):
     progress log, and end it with `finish` once the stores are closed.
     """
 
-    def __init__(self, *, data_dir: Path, mission: str, pipeline: list[list[str]], stores: Mapping[str, Store],
+    def __init__(self, *, records: RunRecords, mission: str, pipeline: list[list[str]], stores: Mapping[str, Store],
                  previous: dict[str, Any] | None, notice: Notice,
                  batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S, trigger: str = "manual") -> None:
-        self.path = state_path(data_dir, mission)
+        self.records = records
         self.trigger = trigger  # manual, schedule or once: what started the run (`reqon runs`)
-        self.history = history_path(data_dir, mission)
         self.mission = mission
         self.pipeline = pipeline
         self.stores = stores
@@ -241,24 +335,27 @@ class RunState(ProgressLog):
     # ------------------------------------------------------------ start and end
 
     @classmethod
-    def begin(cls, *, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
+    def begin(cls, *, records: RunRecords, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
               notice: Notice, batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S,
               trigger: str = "manual") -> RunState:
-        """Decide about --resume, log the decision, and record the new run as running."""
+        """Take the mission's lock, decide about --resume, log the decision, and record the new run as running.
+
+        Raises ConfigError when another run of the mission holds the lock.
+        """
         name = mission.name.name
-        path = state_path(data_dir, name)
+        records.lock(name)
         pipeline = pipeline_names(mission)
         try:
-            previous = read_state(path)
+            previous = records.read(name)
         except ValueError as exc:
             if resume:
                 notice("warning", f"--resume: ignoring the run state: {exc}")
             previous = None
         previous_unfinished = previous is not None and previous.get("status") == RUNNING
-        decision = decide_resume(previous, pipeline, path) if resume else ResumeDecision(None, "")
+        decision = decide_resume(previous, pipeline, records.where) if resume else ResumeDecision(None, "")
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
-        state = cls(data_dir=data_dir, mission=name, pipeline=pipeline, stores=stores, previous=decision.previous,
+        state = cls(records=records, mission=name, pipeline=pipeline, stores=stores, previous=decision.previous,
                     notice=notice, batch_interval_s=batch_interval_s, trigger=trigger)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
@@ -410,12 +507,9 @@ class RunState(ProgressLog):
         end = self._ended if self._ended is not None else time.monotonic()
         return round(end - self._started, 3)
 
-    def _text(self) -> str:
-        return json.dumps(self._document(), separators=(",", ":")) + "\n"  # ASCII: safe for any message
-
     def _write(self) -> None:
         self._version += 1
-        self._replace(self._version, self._text())
+        self._replace(self._version, self._document())
 
     async def _write_shared(self) -> None:
         """Write the state with every record made so far, in a worker thread (group commit).
@@ -431,20 +525,16 @@ class RunState(ProgressLog):
         async with self._writer:
             if self._on_disk >= wanted:
                 return
-            version, text = self._version, self._text()
-            await asyncio.to_thread(self._replace, version, text)
+            version, document = self._version, self._document()
+            await asyncio.to_thread(self._replace, version, document)
 
-    def _replace(self, version: int, text: str) -> None:
-        """Replace the file unless it already holds a later version: a write finishing late in
-        a worker thread (its branch was cancelled) never undoes a newer one."""
+    def _replace(self, version: int, document: dict[str, Any]) -> None:
+        """Replace the recorded state unless it already holds a later version: a write
+        finishing late in a worker thread (its branch was cancelled) never undoes a newer one."""
         with self._file_lock:
             if version <= self._on_disk:
                 return
-            try:
-                write_atomically(self.path, text)
-            except OSError as exc:
-                raise RunError(kind="store", message=f"cannot write the run state {self.path}: "
-                                                     f"{exc.strerror or exc}") from None
+            self.records.write(self.mission, document)
             self._on_disk = version
 
     def _entry(self) -> dict[str, Any]:
@@ -452,26 +542,7 @@ class RunState(ProgressLog):
                 "trigger": self.trigger, "startedAt": self.started_at, "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
-        """One line per run, appended with a single write and fsynced.
-
-        A line torn by a crash has no final newline; starting with one keeps the torn
-        line from swallowing this one.
-        """
-        self.history.parent.mkdir(parents=True, exist_ok=True)
-        data = (json.dumps(entry) + "\n").encode("ascii")
-        try:
-            fd = os.open(self.history, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    data = b"\n" + data
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise RunError(kind="store", message=f"cannot append to {self.history}: "
-                                                 f"{exc.strerror or exc}") from None
+        self.records.append_history(self.mission, entry)
 
 
 class _RecordedLoop(LoopProgress):
@@ -540,23 +611,16 @@ class RunEntry:
     trigger: str = "manual"
 
 
-def recorded_runs(data_dir: Path, missions: set[str] | None = None) -> list[RunEntry]:
-    """Every run recorded in the data directory (optionally of some missions), oldest first."""
-    runs_dir = data_dir / "runs"
+def recorded_runs(records: RunRecords, missions: set[str] | None = None) -> list[RunEntry]:
+    """Every run recorded (optionally of some missions), oldest first; an unfinished last run too."""
+    history, states = records.history()
     entries: dict[tuple[str, str], RunEntry] = {}
-    if not runs_dir.is_dir():
-        return []
-    for path in sorted(runs_dir.glob("*.history.jsonl")):
-        for line in path.read_text("utf-8", errors="replace").splitlines():
-            entry = _entry_from(_json_or_none(line), unfinished=False)
-            if entry is not None:
-                entries[(entry.mission, entry.run)] = entry
-    for path in sorted(runs_dir.glob("*.json")):
-        try:
-            state = read_state(path)
-        except ValueError:
-            continue
-        entry = _entry_from(state, unfinished=True) if state and state.get("status") == RUNNING else None
+    for data in history:
+        entry = _entry_from(data, unfinished=False)
+        if entry is not None:
+            entries[(entry.mission, entry.run)] = entry
+    for state in states:
+        entry = _entry_from(state, unfinished=True) if state.get("status") == RUNNING else None
         if entry is not None:
             entries.setdefault((entry.mission, entry.run), entry)
     found = [e for e in entries.values() if missions is None or e.mission in missions]
@@ -618,10 +682,27 @@ def list_runs_command(args: argparse.Namespace) -> int:
             return 2
         from reqon.loader import load_path
         missions = {m.name.name for m in load_path(args.path).missions}
-    data_dir = Path(args.data_dir)
-    entries = recorded_runs(data_dir, missions)
+    from reqon.errors import ConfigError
+    database = None
+    try:
+        from reqon.engine.database import open_database
+        database = open_database(getattr(args, "database", None))
+        records: RunRecords = FileRunRecords(Path(args.data_dir)) if database is None else \
+            _postgres_records(database)
+        entries = recorded_runs(records, missions)
+    except (ConfigError, RunError) as exc:
+        print(f"reqon: configuration error: {exc.message}", file=sys.stderr)
+        return 3
+    finally:
+        if database is not None:
+            database.close_connection()
     if not entries:
-        print(f"no recorded runs in {data_dir}", file=sys.stderr)
+        print(f"no recorded runs in {records.where}", file=sys.stderr)
         return 0
     sys.stdout.write(format_runs(entries))
     return 0
+
+
+def _postgres_records(database: Any) -> RunRecords:
+    from reqon.engine.runstate_postgres import PostgresRunStates
+    return PostgresRunStates(database)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from reqon import ast
-from reqon.engine.runstate import RunState, state_path
+from reqon.engine.runstate import FileRunRecords, RunState, state_path
 from reqon.parser import parse
 
 BRANCHES = 10
@@ -22,7 +22,7 @@ def mission() -> ast.Mission:
 
 
 def begin(data_dir: Path) -> RunState:
-    return RunState.begin(data_dir=data_dir, mission=mission(), stores={}, resume=False,
+    return RunState.begin(records=FileRunRecords(data_dir), mission=mission(), stores={}, resume=False,
                           notice=lambda level, message: None)
 
 
@@ -33,9 +33,9 @@ def test_branches_settling_together_are_all_recorded_with_fewer_writes(tmp_path:
         state = begin(tmp_path)
         replace = state._replace
 
-        def counted(version: int, text: str) -> None:  # the real write, counted
+        def counted(version: int, document: dict[str, object]) -> None:  # the real write, counted
             writes.append(version)
-            replace(version, text)
+            replace(version, document)
 
         state._replace = counted  # type: ignore[method-assign]
         await asyncio.gather(*(state.branch_completed(1, i) for i in range(BRANCHES)))
@@ -52,6 +52,6 @@ def test_a_late_write_of_an_older_version_never_replaces_a_newer_file(tmp_path: 
     state = begin(tmp_path)
     path = state_path(tmp_path, "Wide")
     newer = state._on_disk + 2
-    state._replace(newer, '{"version": "newer"}\n')
-    state._replace(newer - 1, '{"version": "older"}\n')  # e.g. a cancelled branch's write finishing late
+    state._replace(newer, {"version": "newer"})
+    state._replace(newer - 1, {"version": "older"})  # e.g. a cancelled branch's write finishing late
     assert json.loads(path.read_text()) == {"version": "newer"}
