@@ -21,6 +21,10 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 SUBCOMMANDS = ("run", "check", "parse", "repl", "runs", "schedule", "demo", "mock", "help")
 
 
+_DATABASE_HELP = ("PostgreSQL URL for sql stores, sync checkpoints and run state "
+                  "(default: $REQON_DATABASE_URL, else SQLite in the data directory)")
+
+
 class UsageError(Exception):
     """A bad command line: exit 2 with `reqon: usage error: …`."""
 
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue the last failed or interrupted run")
     run.add_argument("--no-proxy", dest="proxy", action="store_false",
                      help="ignore HTTP_PROXY/HTTPS_PROXY/ALL_PROXY (and NO_PROXY): connect directly")
+    run.add_argument("--database", metavar="URL", help=_DATABASE_HELP)
     run.add_argument("--max-concurrency", type=_positive_int, metavar="N", help="branch limit of every parallel stage")
     run.add_argument("--mode", choices=("wait-all", "fail-fast", "best-effort", "race"),
                      help="failure mode of every parallel stage")
@@ -83,10 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("path", nargs="?")
     repl.add_argument("--data-dir", metavar="DIR", default=".reqon-data")
+    repl.add_argument("--database", metavar="URL", help=_DATABASE_HELP)
 
     runs = sub.add_parser("runs", help="list recorded runs")
     runs.add_argument("path", nargs="?")
     runs.add_argument("--data-dir", metavar="DIR", default=".reqon-data")
+    runs.add_argument("--database", metavar="URL", help="list the runs recorded in this PostgreSQL database "
+                                                        "(default: $REQON_DATABASE_URL, else the data directory)")
 
     schedule = sub.add_parser("schedule", help="show each mission's schedule and its next due times")
     schedule.add_argument("path")

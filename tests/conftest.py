@@ -165,3 +165,33 @@ def start_reqon_run(mission: Path, data_dir: Path, output: Path, url: str, *args
         [sys.executable, "-m", "reqon.cli", "run", str(mission), "--data-dir", str(data_dir),
          "--output", str(output), *args],
         stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
+
+
+# --- PostgreSQL (sql stores on --database, checkpoints and run state) -------------------
+# One real server per test session (tests/pg_server.py), started on first use; each test
+# that asks for `pg_url` gets a fresh database in it. When no server can be started the
+# tests fail with the reason under CI=true, and are skipped with the reason printed locally.
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    from tests.pg_server import PostgresServer, ServerUnavailable
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        server.destroy()
+        reason = f"no PostgreSQL server could be started: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> str:
+    """The URL (with password) of a fresh database of the session's server."""
+    url: str = pg_server.create_database()
+    return url

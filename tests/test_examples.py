@@ -1,6 +1,7 @@
 """Every example mission runs: the project's own `examples/` against the demo server, and
 the spec's `../shared/spec/examples/` against a small local server that serves what each
-needs (their hard-coded `http://127.0.0.1:88NN` bases are rewritten in a temporary copy).
+needs (their hard-coded `http://127.0.0.1:88NN` bases are rewritten in a temporary copy;
+08's OpenAPI document gets a scripted museum server of its own that records every request).
 Spec examples whose features do not exist yet are skipped with the reason.
 """
 from __future__ import annotations
@@ -10,8 +11,10 @@ import json
 import re
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 from aiohttp import web
@@ -448,9 +451,95 @@ def test_spec_07_auth_and_resilience(tmp_path: Path, spec_server: ThreadedServer
     assert "apikey=***" in result.stderr
 
 
+@dataclass
+class MuseumRequest:
+    method: str
+    raw_path: str  # as sent: percent-encoding and query intact
+    body: Any
+
+
+MUSEUM_PAGES: dict[str | None, dict[str, Any]] = {
+    None: {"objects": [
+        {"id": "monet-1872", "title": "Impression, Sunrise", "gallery": "impressionism", "year": 1872, "onLoan": False},
+        {"id": "degas/1881 b", "title": "Little Dancer", "gallery": "impressionism", "year": 1881, "onLoan": False},
+        {"id": "cassatt-1905", "title": "Mother and Child", "gallery": "impressionism", "year": 1905,
+         "onLoan": False}],
+        "next": "page-2"},
+    "page-2": {"objects": [
+        {"id": "renoir-1876", "title": "Bal du moulin", "gallery": "impressionism", "year": 1876, "onLoan": True},
+        {"id": "sisley-1874", "title": "Flood at Port-Marly", "gallery": "impressionism", "year": 1874},
+        {"id": "morisot-undated", "title": "Cradle", "gallery": "impressionism", "year": None, "onLoan": False},
+        {"id": "monet-1919", "title": "Water Lilies", "gallery": "impressionism", "year": 1919, "onLoan": True}],
+        "next": None},
+}
+# not on loan (or not said), before 1900 or undated; `for` walks a store in key order (§6.6.5)
+MUSEUM_LOANS = ["degas/1881 b", "monet-1872", "morisot-undated", "sisley-1874"]
+
+
+def museum_app(log: list[MuseumRequest]) -> web.Application:
+    """The museum of spec example 08 under /collection: listObjects pages by `cursor`, getObject
+    answers one object without its required `id` (off-schema), requestLoan numbers the loans.
+    Routed by hand on the raw path, so that an objectId with `%2F` stays one segment."""
+    objects = {o["id"]: o for page in MUSEUM_PAGES.values() for o in page["objects"]}
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else None
+        log.append(MuseumRequest(request.method, request.raw_path, body))
+        parts = [unquote(part) for part in request.raw_path.split("?")[0].split("/")]
+        match request.method, parts:
+            case "GET", ["", "collection", "objects"]:
+                return _json(MUSEUM_PAGES[request.query.get("cursor")])
+            case "GET", ["", "collection", "objects", object_id]:
+                found = {**objects[object_id], "onLoan": objects[object_id].get("onLoan", False)}
+                if object_id == "sisley-1874":
+                    del found["id"]  # required by MuseumObject: validateResponses warns
+                return _json(found)
+            case "POST", ["", "collection", "objects", object_id, "loans"]:
+                loans = sum(1 for r in log if r.method == "POST")
+                return _json({"loanId": f"L{loans}-{object_id}", "status": "pending"}, status=201)
+        return _json({"error": "not found"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
 @needs_spec
-def test_spec_08_openapi() -> None:
-    pytest.skip("needs OpenAPI sources and `call` (§3.1.6, §4.2), not implemented (no issue filed yet)")
+def test_spec_08_openapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The museum document's server is rewritten to a scripted server that records each request."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # its own OpenAPI document cache
+    log: list[MuseumRequest] = []
+    with ThreadedServer(museum_app(log)) as server:
+        mission = local_copy("08-openapi.vague", tmp_path, server.url)
+        document = (SPEC_EXAMPLES / "openapi" / "museum.yaml").read_text("utf-8")
+        assert "http://127.0.0.1:8870/collection" in document
+        (mission.parent / "openapi").mkdir()
+        (mission.parent / "openapi" / "museum.yaml").write_text(
+            document.replace("http://127.0.0.1:8870", server.url), encoding="utf-8")
+        result = run(mission, tmp_path, server.url)
+    assert result.code == 0, result.stderr
+
+    listed = [o["id"] for page in MUSEUM_PAGES.values() for o in page["objects"]]
+    assert [o["id"] for o in result.stores["objects"]] == sorted(listed)  # --output lists in key order
+    assert result.keyed("objects", "id")["sisley-1874"] == MUSEUM_PAGES["page-2"]["objects"][1]  # as listed
+    stored = json.loads((result.data_dir / "museum-objects.json").read_text("utf-8"))
+    assert sorted(stored) == sorted(listed)
+    assert result.stores["loan_requests"] == [
+        {"objectId": oid, "loanId": f"L{n}-{oid}", "status": "pending"} for n, oid in enumerate(MUSEUM_LOANS, 1)]
+
+    assert [(r.method, r.raw_path, r.body) for r in log] == [
+        ("GET", "/collection/objects?gallery=impressionism", None),
+        ("GET", "/collection/objects?gallery=impressionism&cursor=page-2", None),
+        *[request for oid in MUSEUM_LOANS for request in (
+            ("GET", f"/collection/objects/{quote(oid, safe='')}", None),
+            ("POST", f"/collection/objects/{quote(oid, safe='')}/loans", {"borrower": "City Gallery", "weeks": 6}))],
+    ]
+    assert "/collection/objects/degas%2F1881%20b" in {r.raw_path for r in log}
+
+    mismatches = [line for line in result.stderr.splitlines() if "does not match the OpenAPI document" in line]
+    assert mismatches == [f"{mission}:23:7: warning: call Museum.getObject: response 200 does not match the OpenAPI"
+                          " document: $: 'id' is a required property"], result.stderr  # sisley's detail only
+    assert "validation warnings: 1" in result.stderr and "requests: 10" in result.stderr
 
 
 @needs_spec

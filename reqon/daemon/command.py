@@ -85,7 +85,8 @@ def scheduler_command(args: argparse.Namespace) -> int:
     """`reqon run PATH --daemon | --once`: the command line's options become `RunOptions`."""
     options = RunOptions(data_dir=Path(args.data_dir), env_files=args.env, auth_file=args.auth, output=args.output,
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=False,
-                         overrides=Overrides(args.max_concurrency, args.mode), webhook=webhook_settings(args))
+                         overrides=Overrides(args.max_concurrency, args.mode), webhook=webhook_settings(args),
+                         database=args.database)
     return schedule_path(args.path, options, mission_name=args.mission, once=args.once)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from reqon import ast
 from reqon import values as V
-from reqon.engine.checkpoints import CheckpointFile
+from reqon.engine.checkpoints import Checkpoints
 from reqon.errors import RunError
 from reqon.engine.expressions import UNBOUND, Expressions, Scope
 from reqon.http.model import Allow, HttpRequest, HttpResponse, RetryPolicy
@@ -74,7 +74,7 @@ class FetchPlan:
 
 class FetchPlanner:
     def __init__(self, *, expressions: Expressions, http: HttpRuntime | None, default_source: str | None,
-                 checkpoints: CheckpointFile | None, mission_scope: Scope,
+                 checkpoints: Checkpoints | None, mission_scope: Scope,
                  openapi: Mapping[str, OpenApiSource] | None = None) -> None:
         self.x = expressions
         self.openapi = openapi or {}

@@ -102,9 +102,10 @@ class Pipeline:
                 await self.progress.stage_settled(report, self.result.errors)
                 continue
             await self._run_stage(stage, report)
+            if report.status == STAGE_FAILED:  # before the run state is written, which may fail too
+                self.result.failed_stage = report
             await self.progress.stage_settled(report, self.result.errors)
             if report.status == STAGE_FAILED:
-                self.result.failed_stage = report
                 break
         return self.result
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from reqon import ast
 from reqon import values as V
-from reqon.engine.checkpoints import CheckpointFile
+from reqon.engine.checkpoints import CheckpointFile, Checkpoints, PostgresCheckpoints
+from reqon.engine.database import open_database
 from reqon.errors import ConfigError, RunError
 from reqon.engine.evaluator import Evaluator, schemas_of
 from reqon.engine.expressions import Expressions, Scope
@@ -32,11 +33,13 @@ from reqon.http.model import SourceSettings
 
 if TYPE_CHECKING:
     from reqon.http.client import HttpRuntime
+    from reqon.stores.postgres import PostgresDatabase
+    from reqon.stores.postgrest import PostgrestEndpoint
     from reqon.http.credentials import Credentials
     from reqon.http.webhooks import WebhookServer  # aiohttp's web server loads only with --webhook…
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
-from reqon.engine.runstate import RunState, console_notice, mission_lock_path
+from reqon.engine.runstate import FileRunRecords, RunRecords, RunState, console_notice, mission_lock_path
 from reqon.http.secrets import Secrets
 from reqon.stores import open_store
 from reqon.stores.base import Store
@@ -62,6 +65,7 @@ class RunOptions:
     proxy: bool = True  # honour HTTP(S)_PROXY / NO_PROXY (--no-proxy turns it off)
     executor: str = "local"
     ray_address: str | None = None
+    database: str | None = None  # --database; REQON_DATABASE_URL when None
     webhook: WebhookSettings | None = None  # --webhook…: start the server for this run (§8.1)
     trigger: str = "manual"  # what started the run: manual, schedule or once (`reqon runs`)
 
@@ -94,6 +98,7 @@ class Prepared:
     files: dict[str, str] = field(default_factory=dict)
     sources: list[SourceSettings] = field(default_factory=list)
     credentials: Credentials | None = None
+    database: PostgresDatabase | None = None
 
 
 class ConfigFailure(Exception):
@@ -109,7 +114,7 @@ def run_command(args: Any) -> int:
                          verbose=args.verbose, quiet=args.quiet, json_log=args.json_log, progress=args.progress,
                          overrides=Overrides(args.max_concurrency, args.mode), resume=args.resume,
                          proxy=getattr(args, "proxy", True), executor=args.executor,
-                         ray_address=args.ray_address, webhook=webhook_settings(args))
+                         ray_address=args.ray_address, webhook=webhook_settings(args), database=args.database)
     return run_path(args.path, options, mission_name=args.mission, dry=args.dry_run)
 
 
@@ -225,35 +230,48 @@ def _load_environment(options: RunOptions) -> None:
 
 async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptions,
                   *, open_stores: bool = True, webhooks: WebhookServer | None = None,
+                  database: PostgresDatabase | None = None,
                   before_stores: Callable[[], None] | None = None) -> Prepared:
     """§6.1 step 3; every failure is a ConfigFailure (exit 3) and nothing has run yet.
 
     Stores open last, after `before_stores` (the run's lock), so that a configuration
-    error leaves the data directory untouched.
+    error leaves the data directory untouched. `database` is a PostgreSQL database opened
+    by the caller (the REPL keeps one for its session), which then also closes it;
+    otherwise `options.database` is opened here and `Prepared.database` is set for the run
+    to close.
     """
     hooks = Webhooks(webhooks)
+    owned = database is None
     http: HttpRuntime | None = None
     try:
         _load_environment(options)
         _refuse_unsupported(mission, webhooks is not None or (not open_stores and options.webhook is not None))
+        # Connected in --dry-run too: a wrong password is a configuration error either way.
+        if owned:
+            database = open_database(options.database)
+        postgrest = _postgrest_endpoint(mission) if open_stores else None
         stores: dict[str, Store] = {}
         mission_scope = Scope(None, {"errors": []})
         expressions = Expressions(stores, files, functions={"webhookUrl": hooks.url}, schemas=schemas_of(mission))
         secrets = Secrets()
+        _register_database_secret(secrets, database)
         openapi = await _openapi_sources(mission, expressions, mission_scope)
         sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
         credentials = _credentials(sources, options) if sources else None
         http = await _open_http(sources, credentials, secrets, options) if credentials is not None else None
-        checkpoints = None
+        checkpoints: Checkpoints | None = None
         if open_stores:
             if before_stores is not None:
                 before_stores()
-            stores.update(_open_stores(mission, options.data_dir))
-            checkpoints = CheckpointFile(options.data_dir, mission.name.name)
+            stores.update(_open_stores(mission, options.data_dir, database, postgrest))
+            checkpoints = PostgresCheckpoints(database, mission.name.name) if database is not None else \
+                CheckpointFile(options.data_dir, mission.name.name)
     except BaseException as exc:
         if http is not None:
             await http.aclose()
+        if owned and database is not None:
+            await database.close()
         if isinstance(exc, (ConfigError, RunError)):
             raise ConfigFailure(getattr(exc, "message", None) or str(exc)) from None
         raise
@@ -262,7 +280,22 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
                            checkpoints=checkpoints, mission_scope=mission_scope, openapi=openapi)
     evaluator = Evaluator(mission=mission, stores=stores, expressions=expressions, fetcher=fetcher,
                           mission_scope=mission_scope, webhooks=hooks)
-    return Prepared(mission, stores, http, evaluator, secrets, files, sources, credentials)
+    return Prepared(mission, stores, http, evaluator, secrets, files, sources, credentials,
+                    database=database if owned else None)
+
+
+def _register_database_secret(secrets: Secrets, database: PostgresDatabase | None) -> None:
+    """The database password joins the credentials that every message is redacted of (§8.4)."""
+    if database is not None and database.address.password:
+        secrets.add(database.address.password)
+
+
+def _postgrest_endpoint(mission: ast.Mission) -> PostgrestEndpoint | None:
+    """REQON_POSTGREST_URL/KEY/SCHEMA, read only when the mission declares a `postgrest` store."""
+    if not any(decl.kind.name == "postgrest" for decl in mission.stores):
+        return None
+    from reqon.stores.postgrest import PostgrestEndpoint
+    return PostgrestEndpoint.from_environment(os.environ)
 
 
 def _credentials(sources: list[SourceSettings], options: RunOptions) -> Credentials:
@@ -340,10 +373,12 @@ def has_wait(steps: tuple[Any, ...]) -> bool:
     return False
 
 
-def _open_stores(mission: ast.Mission, data_dir: Path) -> dict[str, Store]:
+def _open_stores(mission: ast.Mission, data_dir: Path, database: PostgresDatabase | None,
+                 postgrest: PostgrestEndpoint | None) -> dict[str, Store]:
     opened: dict[str, Store] = {}
     for decl in mission.stores:
-        opened[decl.name.name] = open_store(decl.kind.name, decl.name.name, decl.target, data_dir)
+        opened[decl.name.name] = open_store(decl.kind.name, decl.name.name, decl.target, data_dir,
+                                            database=database, postgrest=postgrest)
     return opened
 
 
@@ -448,13 +483,14 @@ async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunO
                         redact=prepared.secrets.redact)
     try:
         state = await _begin_run_state(mission, prepared, pipeline, options)
-    except RunError as exc:
+    except (RunError, ConfigError) as exc:
         await _close_all(prepared)
-        return _config_error(exc.message)
+        await _close_database(prepared)
+        return _config_error(prepared.secrets.redact(exc.message))
     started = time.monotonic()
 
-    async def finish(interrupted: int | None) -> int:
-        return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state)
+    async def finish(interrupted: int | None, problem: str | None) -> int:
+        return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state, problem)
     return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
 
 
@@ -509,16 +545,28 @@ async def _begin_run_state(mission: ast.Mission, prepared: Prepared, pipeline: P
                            options: RunOptions) -> RunState:
     """Record the run (§8.5) and, with --resume, hand what is done already to the pipeline."""
     notice = console_notice(mission.name.name, quiet=options.quiet, json_log=options.json_log)
-    state = await RunState.begin(data_dir=options.data_dir, mission=mission, stores=prepared.stores,
-                                 resume=options.resume, notice=notice, trigger=options.trigger)
+    state = await RunState.begin(records=_run_records(prepared, options), data_dir=options.data_dir, mission=mission,
+                                 stores=prepared.stores, resume=options.resume, notice=notice,
+                                 trigger=options.trigger)
     prepared.evaluator.progress = state
     state.prefill(pipeline.result, lambda errors: prepared.evaluator.mission_scope.bind("errors", errors))
     return state
 
 
+def _run_records(prepared: Prepared, options: RunOptions) -> RunRecords:
+    """With --database the run state lives there, next to the data it describes."""
+    if prepared.database is None:
+        return FileRunRecords(options.data_dir)
+    from reqon.engine.runstate_postgres import PostgresRunStates
+    return PostgresRunStates(prepared.database)
+
+
 async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int,
-                             finish: Callable[[int | None], Awaitable[int]]) -> int:
+                             finish: Callable[[int | None, str | None], Awaitable[int]]) -> int:
     """Run the pipeline, then `finish`; the first SIGINT/SIGTERM cancels gracefully, a second exits at once.
+
+    A failure outside the stages (the run state could not be written: the database went
+    away) stops the pipeline and is handed to `finish`, which reports it (exit 1).
 
     The handlers stay installed while `finish` closes the stores and writes --output, so
     that a second signal during that clean-up exits at once (§7.7) instead of raising
@@ -543,15 +591,18 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
         except (NotImplementedError, RuntimeError):
             pass
     reporter.start(stages)
+    problem = None
     try:
         try:
             await task
         except asyncio.CancelledError:
             if not received:
                 raise
+        except RunError as exc:
+            problem = exc.message
         finally:
             reporter.stop()
-        code = await finish(received[0] if received else None)
+        code = await finish(received[0] if received else None, problem)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
@@ -559,17 +610,18 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
 
 
 async def _finish(prepared: Prepared, result: PipelineResult, reporter: Reporter, options: RunOptions,
-                  started: float, interrupted: int | None, state: RunState) -> int:
+                  started: float, interrupted: int | None, state: RunState, problem: str | None = None) -> int:
     # The snapshot is taken before closing: persistent stores cannot be listed once closed.
     output_problem = _write_output(options.output, prepared.stores) if options.output else None
     store_problem = await _close_all(prepared)
-    close_problem = store_problem or output_problem
+    close_problem = problem or store_problem or output_problem
     try:
         state.finish(result, interrupted=interrupted is not None,
                      failed=result.failed_stage is not None or close_problem is not None,
                      durable=store_problem is None)
     except RunError as exc:
         close_problem = close_problem or exc.message
+    await _close_database(prepared)
     if result.failed_stage is not None:
         reporter.failure_report(result)
     reporter.summary(result, sorted(prepared.stores), time.monotonic() - started, interrupted is not None)
@@ -593,9 +645,18 @@ async def _close_all(prepared: Prepared) -> str | None:
     return problem
 
 
+async def _close_database(prepared: Prepared) -> None:
+    """Last: the run state and the checkpoints live there too, and they are written after the stores."""
+    if prepared.database is not None:
+        await prepared.database.close()
+
+
 def _write_output(target: str, stores: dict[str, Store]) -> str | None:
     """Write `--output`; returns a problem to report instead of raising (no traceback)."""
-    records: dict[str, Any] = {name: stores[name].list() for name in sorted(stores)}
+    try:
+        records: dict[str, Any] = {name: stores[name].list() for name in sorted(stores)}
+    except RunError as exc:  # a database store whose server went away
+        return f"cannot write --output {target}: {exc.message}"
     data = V.to_json_value(records)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if not text.isascii() and not _encodable(text):
@@ -644,6 +705,7 @@ async def _prepare_plan(mission: ast.Mission, files: dict[str, str], options: Ru
     prepared = await prepare(mission, files, options, open_stores=False)
     if prepared.http is not None:
         await prepared.http.aclose()
+    await _close_database(prepared)
     return prepared
 
 
@@ -660,8 +722,10 @@ def dry_run(mission: ast.Mission, files: dict[str, str], options: RunOptions) ->
         auth = entries.get("auth")
         kind = auth.value.name if auth is not None and isinstance(auth.value, ast.Var) else "none"
         out.append(f"  source {source.name.name} (auth {kind})")
+    database = prepared.database.address.describe() if prepared.database is not None else None
     for decl in mission.stores:
-        out.append(f"  store {decl.name.name}: {decl.kind.name}(\"{decl.target}\")")
+        where = f" in {database}" if database and decl.kind.name == "sql" else ""
+        out.append(f"  store {decl.name.name}: {decl.kind.name}(\"{decl.target}\"){where}")
     for stage, report in zip(pipeline.stages, pipeline.plan()):
         timeout = pipeline.timeout_s(stage)
         extra = f", timeout {timeout:g}s" if timeout else ""

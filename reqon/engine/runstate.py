@@ -45,12 +45,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reqon import ast
 from reqon import values as V
 from reqon.engine.journal import FileBackend, RunStateBackend
 from reqon.errors import RunError
+from reqon.stores.file import write_atomically
 
 if TYPE_CHECKING:
     from reqon.engine.model import Invocation, PipelineResult, StageReport
@@ -118,6 +119,122 @@ class ProgressLog:
 
     def wrote(self, store: Store, records: list[tuple[str, Any]], *, upsert: bool, partial: bool | None) -> None:
         """A store step was applied (called after the store accepted it)."""
+
+
+# ---------------------------------------------------------------- where states are kept
+
+
+class RunRecords(Protocol):
+    """Where run states and the run history are kept: files of the data directory
+    (`FileRunRecords`), or PostgreSQL with `--database` (`runstate_postgres.PostgresRunStates`)."""
+
+    where: str  # for messages: the directory or the database
+
+    def lock(self, mission: str) -> None:
+        """Keep other runs of `mission` from sharing this state while this run lasts (ConfigError if one does)."""
+        ...
+
+    def read(self, mission: str) -> dict[str, Any] | None:
+        """The recorded state, or None; a damaged one raises ValueError."""
+        ...
+
+    def write(self, mission: str, document: dict[str, Any]) -> None:
+        """Replace the recorded state, crash-safely; RunError when that fails."""
+        ...
+
+    def append_history(self, mission: str, entry: dict[str, Any]) -> None:
+        ...
+
+    def history(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every finished run's entry (oldest first), and every mission's recorded state."""
+        ...
+
+
+class FileRunRecords:
+    """`<data-dir>/runs/<Mission>.json`, replaced atomically, and `<Mission>.history.jsonl`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.where = str(data_dir / "runs")
+
+    def lock(self, mission: str) -> None:
+        """Nothing here: the runner holds the mission's `ProcessLock` on the data directory
+        (`mission_lock_path`) from before the stores open, which already keeps other runs out."""
+
+    def read(self, mission: str) -> dict[str, Any] | None:
+        return read_state(state_path(self.data_dir, mission))
+
+    def write(self, mission: str, document: dict[str, Any]) -> None:
+        path = state_path(self.data_dir, mission)
+        text = json.dumps(document, separators=(",", ":")) + "\n"  # ASCII: safe for any message
+        try:
+            write_atomically(path, text)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot write the run state {path}: "
+                                                 f"{exc.strerror or exc}") from None
+
+    def append_history(self, mission: str, entry: dict[str, Any]) -> None:
+        """One line per run, appended with a single write and fsynced.
+
+        A line torn by a crash has no final newline; starting with one keeps the torn
+        line from swallowing this one.
+        """
+        history = history_path(self.data_dir, mission)
+        history.parent.mkdir(parents=True, exist_ok=True)
+        data = (json.dumps(entry) + "\n").encode("ascii")
+        try:
+            fd = os.open(history, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot append to {history}: "
+                                                 f"{exc.strerror or exc}") from None
+
+    def history(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        runs_dir = self.data_dir / "runs"
+        if not runs_dir.is_dir():
+            return [], []
+        entries = []
+        for path in sorted(runs_dir.glob("*.history.jsonl")):
+            for line in path.read_text("utf-8", errors="replace").splitlines():
+                entry = _json_or_none(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
+        states = []
+        for path in sorted(runs_dir.glob("*.json")):
+            try:
+                state = read_state(path)
+            except ValueError:
+                continue
+            if state is not None:
+                states.append(state)
+        return entries, states
+
+
+class RecordsBackend(FileBackend):
+    """The snapshot where the run records keep run states (a file of the data directory, or
+    PostgreSQL with `--database`), the journal a file of the data directory beside it.
+
+    With `--database` a journal left on another machine is not found, and the next run
+    there replays nothing: it re-runs the iterations of the loop that was under way.
+    """
+
+    def __init__(self, records: RunRecords, mission: str, journal: Path) -> None:
+        super().__init__(Path(records.where) / f"{mission}.json", journal)
+        self.records = records
+        self.mission = mission
+
+    def read_snapshot(self) -> dict[str, Any] | None:
+        return self.records.read(self.mission)
+
+    def write_snapshot(self, document: dict[str, Any]) -> None:
+        self.records.write(self.mission, document)
 
 
 # ---------------------------------------------------------------- the state file
@@ -190,10 +307,10 @@ class ResumeDecision:
     reason: str
 
 
-def decide_resume(previous: dict[str, Any] | None, pipeline: list[list[str]], where: Path) -> ResumeDecision:
+def decide_resume(previous: dict[str, Any] | None, pipeline: list[list[str]], where: str) -> ResumeDecision:
     """§8.5 steps 1 and 2: resume only a failed, interrupted or unfinished run of the same pipeline."""
     if previous is None:
-        return ResumeDecision(None, f"no recorded run in {where.parent}")
+        return ResumeDecision(None, f"no recorded run in {where}")
     status = previous.get("status")
     if status not in RESUMABLE:
         return ResumeDecision(None, f"the last run {status}")
@@ -224,12 +341,12 @@ class RunState(ProgressLog):
     progress log, and end it with `finish` once the stores are closed.
     """
 
-    def __init__(self, *, backend: RunStateBackend, history: Path, mission: str, pipeline: list[list[str]],
+    def __init__(self, *, records: RunRecords, backend: RunStateBackend, mission: str, pipeline: list[list[str]],
                  stores: Mapping[str, Store], previous: dict[str, Any] | None, notice: Notice,
                  trigger: str = "manual") -> None:
+        self.records = records
         self.backend = backend
         self.trigger = trigger  # manual, schedule or once: what started the run (`reqon runs`)
-        self.history = history
         self.mission = mission
         self.pipeline = pipeline
         self.stores = stores
@@ -266,15 +383,20 @@ class RunState(ProgressLog):
     # ------------------------------------------------------------ start and end
 
     @classmethod
-    async def begin(cls, *, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store], resume: bool,
-                    notice: Notice, backend: RunStateBackend | None = None, trigger: str = "manual") -> RunState:
-        """Replay what the last run journaled, decide about --resume, record the new run as running."""
+    async def begin(cls, *, records: RunRecords, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store],
+                    resume: bool, notice: Notice, backend: RunStateBackend | None = None,
+                    trigger: str = "manual") -> RunState:
+        """Take the mission's lock, replay what the last run journaled, decide about --resume,
+        and record the new run as running.
+
+        Raises ConfigError when another run of the mission holds the lock.
+        """
         name = mission.name.name
-        path = state_path(data_dir, name)
-        backend = backend or FileBackend(path, journal_path(data_dir, name))
+        records.lock(name)
+        backend = backend or RecordsBackend(records, name, journal_path(data_dir, name))
         pipeline = pipeline_names(mission)
         try:
-            previous = _checked(backend.read_snapshot(), path)
+            previous = backend.read_snapshot()
         except ValueError as exc:
             if resume:
                 notice("warning", f"--resume: ignoring the run state: {exc}")
@@ -282,11 +404,11 @@ class RunState(ProgressLog):
         if previous is not None:
             await _replay_journal(backend, previous, stores, notice)
         previous_unfinished = previous is not None and previous.get("status") == RUNNING
-        decision = decide_resume(previous, pipeline, path) if resume else ResumeDecision(None, "")
+        decision = decide_resume(previous, pipeline, records.where) if resume else ResumeDecision(None, "")
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
-        state = cls(backend=backend, history=history_path(data_dir, name), mission=name, pipeline=pipeline,
-                    stores=stores, previous=decision.previous, notice=notice, trigger=trigger)
+        state = cls(records=records, backend=backend, mission=name, pipeline=pipeline, stores=stores,
+                    previous=decision.previous, notice=notice, trigger=trigger)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
         if decision.previous is not None:
@@ -513,26 +635,7 @@ class RunState(ProgressLog):
                 "trigger": self.trigger, "startedAt": self.started_at, "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
-        """One line per run, appended with a single write and fsynced.
-
-        A line torn by a crash has no final newline; starting with one keeps the torn
-        line from swallowing this one.
-        """
-        self.history.parent.mkdir(parents=True, exist_ok=True)
-        data = (json.dumps(entry) + "\n").encode("ascii")
-        try:
-            fd = os.open(self.history, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    data = b"\n" + data
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise RunError(kind="store", message=f"cannot append to {self.history}: "
-                                                 f"{exc.strerror or exc}") from None
+        self.records.append_history(self.mission, entry)
 
 
 class _RecordedLoop(LoopProgress):
@@ -593,12 +696,6 @@ async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], st
                    "journaled by the last run")
 
 
-def _checked(data: dict[str, Any] | None, path: Path) -> dict[str, Any] | None:
-    if data is not None and data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a run state of this version of reqon")
-    return data
-
-
 def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
     loops = previous.get("loops") if previous else None
     if not isinstance(loops, dict):
@@ -648,23 +745,16 @@ class RunEntry:
     trigger: str = "manual"
 
 
-def recorded_runs(data_dir: Path, missions: set[str] | None = None) -> list[RunEntry]:
-    """Every run recorded in the data directory (optionally of some missions), oldest first."""
-    runs_dir = data_dir / "runs"
+def recorded_runs(records: RunRecords, missions: set[str] | None = None) -> list[RunEntry]:
+    """Every run recorded (optionally of some missions), oldest first; an unfinished last run too."""
+    history, states = records.history()
     entries: dict[tuple[str, str], RunEntry] = {}
-    if not runs_dir.is_dir():
-        return []
-    for path in sorted(runs_dir.glob("*.history.jsonl")):
-        for line in path.read_text("utf-8", errors="replace").splitlines():
-            entry = _entry_from(_json_or_none(line), unfinished=False)
-            if entry is not None:
-                entries[(entry.mission, entry.run)] = entry
-    for path in sorted(runs_dir.glob("*.json")):
-        try:
-            state = read_state(path)
-        except ValueError:
-            continue
-        entry = _entry_from(state, unfinished=True) if state and state.get("status") == RUNNING else None
+    for data in history:
+        entry = _entry_from(data, unfinished=False)
+        if entry is not None:
+            entries[(entry.mission, entry.run)] = entry
+    for state in states:
+        entry = _entry_from(state, unfinished=True) if state.get("status") == RUNNING else None
         if entry is not None:
             entries.setdefault((entry.mission, entry.run), entry)
     found = [e for e in entries.values() if missions is None or e.mission in missions]
@@ -726,10 +816,27 @@ def list_runs_command(args: argparse.Namespace) -> int:
             return 2
         from reqon.loader import load_path
         missions = {m.name.name for m in load_path(args.path).missions}
-    data_dir = Path(args.data_dir)
-    entries = recorded_runs(data_dir, missions)
+    from reqon.errors import ConfigError
+    database = None
+    try:
+        from reqon.engine.database import open_database
+        database = open_database(getattr(args, "database", None))
+        records: RunRecords = FileRunRecords(Path(args.data_dir)) if database is None else \
+            _postgres_records(database)
+        entries = recorded_runs(records, missions)
+    except (ConfigError, RunError) as exc:
+        print(f"reqon: configuration error: {exc.message}", file=sys.stderr)
+        return 3
+    finally:
+        if database is not None:
+            database.close_connection()
     if not entries:
-        print(f"no recorded runs in {data_dir}", file=sys.stderr)
+        print(f"no recorded runs in {records.where}", file=sys.stderr)
         return 0
     sys.stdout.write(format_runs(entries))
     return 0
+
+
+def _postgres_records(database: Any) -> RunRecords:
+    from reqon.engine.runstate_postgres import PostgresRunStates
+    return PostgresRunStates(database)

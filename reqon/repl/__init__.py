@@ -28,9 +28,16 @@ def run_repl(args: Any) -> int:
         print(f"reqon: usage error: no such file or directory: {path}", file=sys.stderr)
         return 2
     data_dir = Path(getattr(args, "data_dir", ".reqon-data"))
+    from reqon.engine.database import open_database
+    from reqon.errors import ConfigError
+    try:  # `--database`: the sql stores of the session live in PostgreSQL
+        database = open_database(getattr(args, "database", None))
+    except ConfigError as exc:
+        print(f"reqon: configuration error: {exc.message}", file=sys.stderr)
+        return 3
     if sys.stdin.isatty():
         from reqon.repl.terminal import run_terminal
-        return asyncio.run(run_terminal(data_dir, path))
+        return asyncio.run(run_terminal(data_dir, path, database=database))
     from reqon.repl.display import Printer
     from reqon.repl.session import run_script
-    return asyncio.run(run_script(sys.stdin, Printer(sys.stdout, sys.stderr), data_dir, path))
+    return asyncio.run(run_script(sys.stdin, Printer(sys.stdout, sys.stderr), data_dir, path, database=database))

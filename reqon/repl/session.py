@@ -104,12 +104,13 @@ class _Hooks(Hooks):
 class Session:
     """One REPL session; call `start` first and `close` at the end (both on the same event loop)."""
 
-    def __init__(self, printer: Printer, *, data_dir: Path = Path(".reqon-data")) -> None:
+    def __init__(self, printer: Printer, *, data_dir: Path = Path(".reqon-data"), database: Any = None) -> None:
         from reqon.engine.model import Invocation
         from reqon.engine.expressions import Scope
 
         self.printer = printer
         self.data_dir = data_dir
+        self.database = database  # an open PostgresDatabase (`--database`) for the sql stores, or None
         self.files: dict[str, str] = {}  # input names and loaded files -> text, for carets and `text()`
         self.decls = Declarations()
         self.prepared: Any = None  # reqon.engine.runner.Prepared once started
@@ -134,14 +135,16 @@ class Session:
         return Outcome.OK
 
     async def close(self) -> None:
-        """Flush and close every store and the HTTP runtime."""
-        if self.prepared is None:
-            return
-        for store in self.prepared.stores.values():
-            await store.close()
-        if self.prepared.http is not None:
-            await self.prepared.http.aclose()
-        self.prepared = None
+        """Flush and close every store, the HTTP runtime and the database."""
+        if self.prepared is not None:
+            for store in self.prepared.stores.values():
+                await store.close()
+            if self.prepared.http is not None:
+                await self.prepared.http.aclose()
+            self.prepared = None
+        if self.database is not None:
+            await self.database.close()
+            self.database = None
 
     # ------------------------------------------------------------ input
     def parse(self, text: str) -> Parsed:
@@ -237,7 +240,8 @@ class Session:
         """The runner's `prepare`, keeping the stores already open when their declaration is unchanged."""
         from reqon.engine.runner import RunOptions, prepare
 
-        prepared = await prepare(decls.mission(), self.files, RunOptions(data_dir=self.data_dir))
+        prepared = await prepare(decls.mission(), self.files, RunOptions(data_dir=self.data_dir),
+                                 database=self.database)
         for name, fresh in list(prepared.stores.items()):
             kept = self._kept_store(name, decls.stores[name])
             if kept is not None:
@@ -539,13 +543,14 @@ def _isatty(stream: Any) -> bool:
 # ---------------------------------------------------------------- entry points
 
 
-async def run_script(stream: Any, printer: Printer, data_dir: Path, path: str | None = None) -> int:
+async def run_script(stream: Any, printer: Printer, data_dir: Path, path: str | None = None, *,
+                     database: Any = None) -> int:
     """Read inputs from a non-terminal stream: an input ends at a line where it is complete.
 
     Exit status is 0 at the end of input even when inputs failed, as the spec asks of
     the REPL (§8, "end of input exits 0"); errors are on stderr for whoever reads them.
     """
-    session = Session(printer, data_dir=data_dir)
+    session = Session(printer, data_dir=data_dir, database=database)
     try:
         if await session.start(path) is Outcome.QUIT:
             return 0

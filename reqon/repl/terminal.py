@@ -70,10 +70,11 @@ def build_prompt(session: Session, *, input: Input | None = None, output: Output
 
 
 async def run_terminal(data_dir: Path, path: str | None = None, *, input: Input | None = None,
-                       output: Output | None = None, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+                       output: Output | None = None, out: IO[str] | None = None, err: IO[str] | None = None,
+                       database: Any = None) -> int:
     """The interactive loop; exit 0 on Ctrl-D or `:quit`."""
     printer = Printer(out or sys.stdout, err or sys.stderr)
-    session = Session(printer, data_dir=data_dir)
+    session = Session(printer, data_dir=data_dir, database=database)
     if output is None and not sys.stdout.isatty() and sys.stderr.isatty():
         output = create_output(stdout=sys.stderr)  # `reqon repl > file`: prompt on the terminal, results to the file
     prompt = build_prompt(session, input=input, output=output)

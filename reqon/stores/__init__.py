@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reqon.stores.base import Store, store_error
 from reqon.stores.file import JsonFileStore, store_path
 from reqon.stores.memory import MemoryStore
 from reqon.stores.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from reqon.stores.postgres import PostgresDatabase
+    from reqon.stores.postgrest import PostgrestEndpoint
 
 __all__ = ["STORE_KINDS", "Store", "open_store", "validate_target"]
 
@@ -46,11 +51,14 @@ def validate_target(kind: str, target: str) -> str | None:
     return None
 
 
-def open_store(kind: str, name: str, target: str, data_dir: Path) -> Store:
+def open_store(kind: str, name: str, target: str, data_dir: Path, *,
+               database: PostgresDatabase | None = None, postgrest: PostgrestEndpoint | None = None) -> Store:
     """Open the store declared as `store name: kind("target")`.
 
+    `sql` stores live in `database` when one is given (`--database`), else in the SQLite
+    database of `data_dir`; `postgrest` stores need the `postgrest` endpoint.
     Raises `RunError` of kind `store` for an unknown kind, a bad target, a damaged file, a
-    database or table that cannot be opened, and for `postgrest`, which is not supported yet.
+    database or table that cannot be opened, and a `postgrest` store without an endpoint.
     """
     problem = validate_target(kind, target)
     if problem is not None:
@@ -59,9 +67,17 @@ def open_store(kind: str, name: str, target: str, data_dir: Path) -> Store:
         return MemoryStore(name, target)
     if kind in ("file", "nosql"):
         return JsonFileStore(name, kind, target, store_path(kind, target, data_dir))
+    if kind == "sql" and database is not None:
+        from reqon.stores.postgres import PostgresStore
+
+        return PostgresStore(name, target, database)
     if kind == "sql":
         return SqliteStore(name, target, data_dir)
     if kind == "postgrest":
-        raise store_error(f"store {name}: postgrest stores are not supported yet")
+        if postgrest is None:
+            raise store_error(f"store {name}: postgrest stores need REQON_POSTGREST_URL and REQON_POSTGREST_KEY")
+        from reqon.stores.postgrest import PostgrestStore
+
+        return PostgrestStore(name, target, postgrest)
     expected = ", ".join(STORE_KINDS)
     raise store_error(f"store {name}: unknown store kind {kind!r} (expected one of {expected})")

@@ -1,10 +1,12 @@
 """What every store kind shares: the `Store` protocol, record rules and the step semantics.
 
-A store step (§6.6.4) is the unit of atomicity. Every kind applies a step with no `await`
-between its first and its last record, so on the asyncio event loop a step can neither be
-observed half-done by another task nor be cut in half by cancellation (§7.7: "a store step
-already applying completes"). The kinds add a `threading.Lock` so that the guarantee also
-holds if two event loops in different threads (the daemon) share a backing file or database.
+A store step (§6.6.4) is the unit of atomicity. The local kinds (memory, file, SQLite)
+apply a step with no `await` between its first and its last record, so on the asyncio event
+loop a step can neither be observed half-done by another task nor be cut in half by
+cancellation (§7.7: "a store step already applying completes"); they add a
+`threading.Lock` so that the guarantee also holds if two event loops in different threads
+(the daemon) share a backing file or database. The server kinds (PostgreSQL, PostgREST)
+make a step one transaction on the server, which readers see whole or not at all.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from reqon.errors import RunError
@@ -30,9 +32,9 @@ class Store(Protocol):
     """A named, keyed collection of JSON objects, as the evaluator sees it.
 
     Records handed out by `get` and `list` may be shared with the store: they must be
-    treated as immutable, like every value of the language (§5.1). Reads are synchronous
-    because every kind answers them from memory or a local database without waiting, which
-    lets the expression evaluator stay synchronous (and fast).
+    treated as immutable, like every value of the language (§5.1). Reads are synchronous,
+    which lets the expression evaluator stay synchronous (and fast): the local kinds answer
+    from memory or a local database, the server kinds with one blocking query or request.
     """
 
     name: str
@@ -78,16 +80,45 @@ def to_json_value(value: Any) -> Any:
 
     Doing this when a record enters a store (rather than only when a file is written) makes
     every kind hand back the same value, and gives the store its own copy, so nothing the
-    caller still holds is shared with it.
+    caller still holds is shared with it. Exact-type checks come first and leaves are
+    copied inline: this runs for every field of every record stored (bench/stores.py).
     """
-    if value is None or isinstance(value, (bool, str)):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
         return value
+    if kind is dict:
+        return _copy_object(value)
+    if kind is list or kind is tuple:
+        return [item if type(item) in _LEAVES else to_json_value(item) for item in value]
+    if kind is float:
+        return _json_number(value)
+    return _to_json_value_subclass(value)
+
+
+_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def _copy_object(value: dict[Any, Any]) -> JsonObject:
+    copy: JsonObject = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            key = _json_key(key)
+        copy[key] = item if type(item) in _LEAVES else to_json_value(item)
+    return copy
+
+
+def _to_json_value_subclass(value: Any) -> Any:
+    """Subclasses of the JSON types (a `bool` is an `int`, an IntEnum too) and everything else."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return _json_number(value)
     if isinstance(value, dict):
-        return {_json_key(key): to_json_value(item) for key, item in value.items()}
+        return _copy_object(dict(value))
     if isinstance(value, (list, tuple)):
         return [to_json_value(item) for item in value]
     raise ValueError(f"a Python {type(value).__name__} is not a JSON value")
@@ -123,6 +154,18 @@ def prepare_records(store_name: str, records: Iterable[tuple[str, Any]]) -> Reco
         except (ValueError, RecursionError) as exc:
             raise store_error(f"store {store_name}: the record for key {key!r}: {exc}") from exc
     return prepared
+
+
+def chunks(records: Iterable[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
+    """A step's records in lists of `size`, so that database kinds stream a large step."""
+    chunk: list[tuple[str, Any]] = []
+    for item in records:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _describe(value: Any) -> str:

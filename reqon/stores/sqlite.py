@@ -33,8 +33,8 @@ from reqon.errors import RunError
 from reqon.stores.base import (
     Items,
     JsonObject,
-    Records,
     SharedResources,
+    chunks,
     Snapshot,
     json_text,
     merge_record,
@@ -45,6 +45,7 @@ from reqon.stores.base import (
 DATABASE_NAME = "reqon.db"
 _REQUIRED_COLUMNS = {"key", "record", "updated_at"}
 _BUSY_TIMEOUT_SECONDS = 30.0  # another process's transaction (runs sharing reqon.db)
+_CHUNK = 500  # keys per SELECT … IN (…): well under SQLite's limit of 32,766 variables
 
 
 def quote_identifier(name: str) -> str:
@@ -90,10 +91,16 @@ class SqliteDatabase:
                 f"{self.path}: table {table} exists without the columns key, record and updated_at"
             )
 
-    def write(self, table: str, records: Records, *, upsert: bool, partial: bool | None) -> None:
-        """Apply one store step as one transaction (BEGIN IMMEDIATE … COMMIT)."""
+    def write(self, table: str, records: Iterable[tuple[str, Any]], *, store: str, upsert: bool,
+              partial: bool | None) -> None:
+        """Apply one store step as one transaction (BEGIN IMMEDIATE … COMMIT).
+
+        Records are validated, merged and written a chunk at a time, so a large step never
+        holds more than one chunk of copies; a record that fails validation rolls back the
+        chunks written before it. Each chunk costs one SELECT of the keys already there (to
+        merge upserts and keep the row count) and one `executemany` of the upserts.
+        """
         quoted = quote_identifier(table)
-        select = f"SELECT record FROM {quoted} WHERE key = ?"
         insert = (
             f"INSERT INTO {quoted} (key, record, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE "
@@ -105,12 +112,17 @@ class SqliteDatabase:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 added = 0
-                for key, value in records:
-                    row = connection.execute(select, (key,)).fetchone()
-                    existing = _decode(row[0]) if upsert and row else None
-                    record = merge_record(existing, value, upsert=upsert, partial=partial)
-                    connection.execute(insert, (key, json_text(record), updated_at))
-                    added += row is None
+                for chunk in chunks(records, _CHUNK):
+                    prepared = prepare_records(store, chunk)
+                    existing = self._existing(quoted, [key for key, _ in prepared], with_records=upsert)
+                    merged: dict[str, JsonObject] = {}
+                    for key, value in prepared:
+                        before = merged.get(key) if key in merged else existing.get(key)
+                        if key not in merged and key not in existing:
+                            added += 1
+                        merged[key] = merge_record(before, value, upsert=upsert, partial=partial)
+                    connection.executemany(
+                        insert, [(key, json_text(record), updated_at) for key, record in merged.items()])
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
@@ -119,6 +131,14 @@ class SqliteDatabase:
             if table in self._counts:
                 self._counts[table] += added
             self._generation += 1
+
+    def _existing(self, quoted: str, keys: list[str], *, with_records: bool) -> dict[str, JsonObject | None]:
+        """The keys of `keys` already in the table, with their records when an upsert needs them."""
+        placeholders = ",".join("?" * len(keys))
+        column = "record" if with_records else "NULL"
+        rows = self._connection.execute(
+            f"SELECT key, {column} FROM {quoted} WHERE key IN ({placeholders})", keys).fetchall()
+        return {key: _decode(text) if with_records else None for key, text in rows}
 
     def get(self, table: str, key: str) -> JsonObject | None:
         query = f"SELECT record FROM {quote_identifier(table)} WHERE key = ?"
@@ -236,8 +256,7 @@ class SqliteStore:
     async def write(
         self, records: Iterable[tuple[str, Any]], *, upsert: bool, partial: bool | None
     ) -> None:
-        prepared = prepare_records(self.name, records)
-        self._open().write(self.target, prepared, upsert=upsert, partial=partial)
+        self._open().write(self.target, records, store=self.name, upsert=upsert, partial=partial)
 
     def get(self, key: str) -> JsonObject | None:
         return self._open().get(self.target, key)

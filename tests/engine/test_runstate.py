@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reqon import ast
-from reqon.engine.runstate import RunState, state_path
+from reqon.engine.runstate import FileRunRecords, RunState, state_path
 from reqon.parser import parse
 
 BRANCHES = 10
@@ -23,8 +23,8 @@ def mission() -> ast.Mission:
 
 
 async def begin(data_dir: Path) -> RunState:
-    return await RunState.begin(data_dir=data_dir, mission=mission(), stores={}, resume=False,
-                          notice=lambda level, message: None)
+    return await RunState.begin(records=FileRunRecords(data_dir), data_dir=data_dir, mission=mission(), stores={},
+                                resume=False, notice=lambda level, message: None)
 
 
 def test_branches_settling_together_are_all_recorded_with_fewer_writes(tmp_path: Path) -> None:
