@@ -1,7 +1,9 @@
 """Every example mission runs: the project's own `examples/` against the demo server, and
 the spec's `../shared/spec/examples/` against a small local server that serves what each
 needs (their hard-coded `http://127.0.0.1:88NN` bases are rewritten in a temporary copy;
-08's OpenAPI document gets a scripted museum server of its own that records every request).
+06 gets a warehouse server of its own and writes its `postgrest` store through
+tests/postgrest_server.py into the real test PostgreSQL; 08's OpenAPI document gets a
+scripted museum server of its own that records every request).
 Spec examples whose features do not exist yet are skipped with the reason.
 """
 from __future__ import annotations
@@ -12,10 +14,12 @@ import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import psycopg
 import pytest
 from aiohttp import web
 
@@ -23,6 +27,7 @@ from reqon.checker import check_loaded
 from reqon.demo.server import ThreadedServer, make_catalog
 from reqon.loader import load_path
 from tests.conftest import RunResult, run_mission_path
+from tests.postgrest_server import serve as serve_postgrest
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -429,9 +434,90 @@ def test_spec_05_map_validate(tmp_path: Path, spec_server: ThreadedServer, monke
     assert "validation warnings: 1" in result.stderr
 
 
+WAREHOUSE_SHELVES = [{"code": "A1", "aisle": "north"}, {"code": "B2", "aisle": "south"},
+                     {"code": "C3", "aisle": "east"}]  # C3 is empty
+WAREHOUSE_TITLES = {"A1": [{"isbn": "111", "title": "Dune"}, {"isbn": "222", "title": "Emma"}],
+                    "B2": [{"isbn": "333", "title": "Kim"}], "C3": []}
+# the details repeat no title: hydration must merge them into the listed record; 222 is free
+WAREHOUSE_DETAILS = {"111": {"isbn": "111", "author": "Herbert", "price": 8.125},
+                     "222": {"isbn": "222", "author": "Austen", "price": 0},
+                     "333": {"isbn": "333", "author": "Kipling", "price": 15}}
+
+
+def warehouse_app(seen: Counter[str]) -> web.Application:
+    """Spec example 06's Warehouse under /p50 (its base `http://127.0.0.1:8850`, see local_copy)."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/p50/shelves")
+    async def shelves(request: web.Request) -> web.Response:
+        seen[request.path] += 1
+        return _json({"shelves": WAREHOUSE_SHELVES})
+
+    @routes.get("/p50/shelves/{code}/titles")
+    async def titles(request: web.Request) -> web.Response:
+        seen[request.path] += 1
+        return _json(WAREHOUSE_TITLES[request.match_info["code"]])
+
+    @routes.get("/p50/titles/{isbn}")
+    async def details(request: web.Request) -> web.Response:
+        seen[request.path] += 1
+        return _json(WAREHOUSE_DETAILS[request.match_info["isbn"]])
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
 @needs_spec
-def test_spec_06_stores(tmp_path: Path) -> None:
-    pytest.skip("needs the postgrest store kind, which is not implemented (no issue filed yet)")
+def test_spec_06_stores(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store kind, the postgrest one through tests/postgrest_server.py into the real PostgreSQL."""
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE public_titles (id TEXT PRIMARY KEY, title TEXT, shelf TEXT, price NUMERIC)")
+    key = "sb-example-key-06"
+    monkeypatch.setenv("REQON_POSTGREST_KEY", key)
+    monkeypatch.delenv("REQON_POSTGREST_SCHEMA", raising=False)
+    seen: Counter[str] = Counter()
+    postgrest, state = serve_postgrest(pg_url, key)
+    try:
+        monkeypatch.setenv("REQON_POSTGREST_URL", postgrest.url)
+        with ThreadedServer(warehouse_app(seen)) as warehouse:
+            result = run(local_copy("06-stores.vague", tmp_path, warehouse.url), tmp_path, warehouse.url)
+    finally:
+        postgrest.close()
+    assert result.code == 0, result.stderr
+    assert key not in result.stderr
+
+    assert result.stores["scratch"] == WAREHOUSE_SHELVES  # keyed by code, listed in key order
+    titles = result.keyed("titles", "isbn")
+    assert titles == {isbn: {**listed, **WAREHOUSE_DETAILS[isbn], "_partial": False}
+                      for listed in sum(WAREHOUSE_TITLES.values(), []) for isbn in [listed["isbn"]]}
+    assert json.loads((result.data_dir / "titles.json").read_text("utf-8")).keys() == titles.keys()
+    assert result.keyed("shelves", "code") == {
+        "A1": {"code": "A1", "aisle": "north", "titleCount": 2, "isbns": ["111", "222"]},
+        "B2": {"code": "B2", "aisle": "south", "titleCount": 1, "isbns": ["333"]},
+        "C3": {"code": "C3", "aisle": "east", "titleCount": 0, "isbns": []}}
+    [audit] = result.stores["audit"]
+    assert {k: audit[k] for k in ("shelfCount", "titleCount", "firstShelf", "emptyShelves")} == {
+        "shelfCount": 3, "titleCount": 3, "firstShelf": "north", "emptyShelves": 1}
+    assert isinstance(audit["runAt"], str) and audit["runAt"]
+
+    # priced titles only (222 is free); round(8.125, 2) is half away from zero
+    published = [("111", "Dune", "A1", Decimal("8.13")), ("333", "Kim", "B2", Decimal("15"))]
+    with psycopg.connect(pg_url) as connection:
+        assert connection.execute("SELECT id, title, shelf, price FROM public_titles ORDER BY id").fetchall() \
+            == published
+    assert result.stores["published"] == [{"id": i, "title": t, "shelf": s, "price": float(p)}
+                                          for i, t, s, p in published]
+    assert [(r.method, r.path, r.query, r.body) for r in state.requests] == [
+        *[request for i, t, s, p in published for request in (
+            ("GET", "/public_titles", f'select=*&id=in.("{i}")', None),  # upsert reads the row first
+            ("POST", "/public_titles", "on_conflict=id", [{"id": i, "title": t, "shelf": s, "price": float(p)}]))],
+        ("GET", "/public_titles", "select=*&order=id.asc&limit=1000&offset=0", None),  # --output
+    ]
+    assert all(r.headers["apikey"] == key for r in state.requests)
+
+    assert seen == Counter({"/p50/shelves": 1, **{f"/p50/shelves/{c}/titles": 1 for c in WAREHOUSE_TITLES},
+                            **{f"/p50/titles/{i}": 1 for i in WAREHOUSE_DETAILS}})
 
 
 @needs_spec
