@@ -12,6 +12,7 @@ from typing import Any
 
 from reqon import ast
 from reqon.errors import ConfigError
+from reqon.http.secrets import Secrets
 from reqon.openapi.document import Document, DocumentError, is_url, resolve_base
 
 DOCUMENT_TIMEOUT_MS = 30000
@@ -37,7 +38,8 @@ def load_local(source: ast.Source) -> Document:
         raise ConfigError(f"source {source.name.name} ({_where(source)}): {exc}") from None
 
 
-async def load(source: ast.Source, timeout_ms: float) -> Document:
+async def load(source: ast.Source, timeout_ms: float, *, proxy: bool = True,
+               secrets: Secrets | None = None) -> Document:
     """Local or URL; a URL document is fetched through the HTTP client (its timeouts, redirects
     and proxy settings)."""
     assert source.document is not None
@@ -46,7 +48,7 @@ async def load(source: ast.Source, timeout_ms: float) -> Document:
     from reqon.http.client import fetch_document
     from reqon.openapi.cache import load_bytes
     try:
-        data = await fetch_document(source.document, timeout_ms, MAX_DOCUMENT_BYTES)
+        data = await fetch_document(source.document, timeout_ms, MAX_DOCUMENT_BYTES, proxy=proxy, secrets=secrets)
         return load_bytes(data, source.document, source.document, local=False)
     except ConfigError as exc:
         raise ConfigError(f"source {source.name.name} ({_where(source)}): cannot fetch the OpenAPI document: "

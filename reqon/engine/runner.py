@@ -255,7 +255,7 @@ async def prepare(mission: ast.Mission, files: dict[str, str], options: RunOptio
         expressions = Expressions(stores, files, functions={"webhookUrl": hooks.url}, schemas=schemas_of(mission))
         secrets = Secrets()
         _register_database_secret(secrets, database)
-        openapi = await _openapi_sources(mission, expressions, mission_scope)
+        openapi = await _openapi_sources(mission, expressions, mission_scope, proxy=options.proxy, secrets=secrets)
         sources = [_source_settings(s, expressions, mission_scope, openapi.get(s.name.name)) for s in mission.sources]
         # Opened in --dry-run too, for its credential checks (exit 3); it connects lazily.
         credentials = _credentials(sources, options) if sources else None
@@ -326,7 +326,7 @@ async def _start_executor(mission: ast.Mission, prepared: Prepared, options: Run
     checkpoints = ev.fetcher.checkpoints
     context = RunContext(mission, prepared.files, ev.fetcher.default_source,
                          checkpoints.entries() if checkpoints is not None else {},
-                         {d.name.name: (d.kind.name, d.target) for d in mission.stores})
+                         {d.name.name: (d.kind.name, d.target) for d in mission.stores}, proxy=options.proxy)
     credentials = prepared.credentials
     resolved = {s.name: credentials.settings(s) for s in prepared.sources} if credentials is not None else {}
     secrets = RunSecrets(prepared.sources, resolved, prepared.secrets.values())
@@ -338,7 +338,8 @@ async def _start_executor(mission: ast.Mission, prepared: Prepared, options: Run
         raise ConfigFailure(str(exc)) from None
 
 
-async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope) -> dict[str, OpenApiSource]:
+async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope, *, proxy: bool,
+                           secrets: Secrets) -> dict[str, OpenApiSource]:
     from reqon.engine import openapi_sources
     found: dict[str, OpenApiSource] = {}
     for source in mission.sources:
@@ -349,7 +350,8 @@ async def _openapi_sources(mission: ast.Mission, x: Expressions, scope: Scope) -
         def flag(key: str) -> bool:
             return key in entries and x.eval(entries[key].value, scope) is True
         timeout = x.eval(entries["timeout"].value, scope) if "timeout" in entries else None
-        document = await openapi_sources.load(source, float(timeout or openapi_sources.DOCUMENT_TIMEOUT_MS))
+        document = await openapi_sources.load(source, float(timeout or openapi_sources.DOCUMENT_TIMEOUT_MS),
+                                              proxy=proxy, secrets=secrets)
         found[source.name.name] = OpenApiSource(document, flag("validateResponses"), flag("validateRequests"))
     openapi_sources.check_calls(mission, {name: s.document for name, s in found.items()})
     return found

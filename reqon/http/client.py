@@ -562,10 +562,12 @@ def _new_client(per_origin: int,
     )
 
 
-async def fetch_document(url: str, timeout_ms: float, max_bytes: int) -> bytes:
+async def fetch_document(url: str, timeout_ms: float, max_bytes: int, *, proxy: bool = True,
+                         secrets: Secrets | None = None) -> bytes:
     """The bytes at `url` (an OpenAPI document fetched at mission start, §3.1.6), with the
-    same client, redirects and timeout handling as a request; raises ConfigError."""
-    client = _new_client(MIN_POOL_PER_ORIGIN)
+    same client, redirects, timeout handling and proxies as a request; raises ConfigError."""
+    mounts = _proxy_mounts(MIN_POOL_PER_ORIGIN, secrets if secrets is not None else Secrets()) if proxy else None
+    client = _new_client(MIN_POOL_PER_ORIGIN, mounts)
     try:
         async with asyncio.timeout(timeout_ms / 1000):
             headers = {**{k: str(v) for k, v in DEFAULT_HEADERS.items()},

@@ -42,6 +42,7 @@ class RunContext:
     stores: dict[str, tuple[str, str]]  # name -> (kind, target)
     gatekeeper: Any = None  # the run's GateKeeper actor, for sources with rateLimit or maxInFlight
     gated: list[str] = field(default_factory=list)
+    proxy: bool = True  # workers honour the proxy variables of their own environment unless --no-proxy
 
 
 @dataclass
@@ -153,7 +154,8 @@ class WorkerEngine:
         http = None
         if sealed.sources:
             from reqon.http.client import HttpRuntime
-            http = await HttpRuntime.open(sealed.sources, Credentials(sealed.credentials, {}), secrets)
+            http = await HttpRuntime.open(sealed.sources, Credentials(sealed.credentials, {}), secrets,
+                                          proxy=context.proxy)
             for name in context.gated:
                 http.source(name).share_gates(RemoteGate(context.gatekeeper, name))
         stores = {name: UnitStore(name, kind, target) for name, (kind, target) in context.stores.items()}
