@@ -20,12 +20,17 @@ from tests.openapi.mock_process import ROOT, reqon_mock
 DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "openapi"
 
 
+# The mock is on 127.0.0.1: never through a proxy of the environment (urllib's global opener
+# keeps whatever proxies the environment had when some earlier test first used it).
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def get(url: str, body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
                                      method="POST" if data is not None else "GET")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with DIRECT.open(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
