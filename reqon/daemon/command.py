@@ -24,6 +24,7 @@ from reqon.daemon.scheduler import Daemon, DaemonLog, Slot, utc_now
 from reqon.daemon.starts import LastStarts
 from reqon.engine.pipeline import Overrides
 from reqon.engine.runner import (
+    install_signal_handlers,
     ConfigFailure,
     RunOptions,
     WebhookSettings,
@@ -180,14 +181,7 @@ def _install_signals(stop: asyncio.Event, received: list[int], *, once: bool) ->
         print("interrupted — cancelling (press Ctrl-C again to force)", file=sys.stderr, flush=True)
         stop.set()
 
-    installed: list[signal.Signals] = []
-    for signum, code in ((signal.SIGINT, EXIT_SIGINT), (signal.SIGTERM, EXIT_SIGTERM)):
-        try:
-            loop.add_signal_handler(signum, on_signal, code)
-            installed.append(signum)
-        except (NotImplementedError, RuntimeError):
-            pass
-    return installed
+    return install_signal_handlers(loop, on_signal)
 
 
 async def _once(missions: list[ast.Mission], files: dict[str, str], options: RunOptions,

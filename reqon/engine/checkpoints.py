@@ -35,7 +35,20 @@ def _synced_at(entries: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class CheckpointFile:
+class _Loaded:
+    """The reading half both kinds share: the checkpoints loaded at the start of the run."""
+
+    _entries: dict[str, Any]
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """A copy of every checkpoint, for remote workers (they stage, the driver commits)."""
+        return {key: dict(entry) for key, entry in self._entries.items()}
+
+    def synced_at(self, key: str) -> str | None:
+        return _synced_at(self._entries, key)
+
+
+class CheckpointFile(_Loaded):
     def __init__(self, data_dir: Path, mission: str) -> None:
         self.path = data_dir / "sync" / f"{mission}.json"
         self._entries: dict[str, dict[str, Any]] = self._load()
@@ -51,13 +64,6 @@ class CheckpointFile:
             raise ConfigError(f"sync checkpoints {self.path} are damaged: expected a JSON object")
         return data
 
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """A copy of every checkpoint, for remote workers (they stage, the driver commits)."""
-        return {key: dict(entry) for key, entry in self._entries.items()}
-
-    def synced_at(self, key: str) -> str | None:
-        return _synced_at(self._entries, key)
-
     def commit(self, staged: dict[str, dict[str, Any]]) -> None:
         if not staged:
             return
@@ -70,7 +76,7 @@ class CheckpointFile:
 CHECKPOINT_TABLE = "reqon_checkpoints"
 
 
-class PostgresCheckpoints:
+class PostgresCheckpoints(_Loaded):
     """The checkpoints of one mission as rows (mission, key, checkpoint JSONB) of `reqon_checkpoints`.
 
     Missions never see each other's rows; a commit is one transaction, so a crash keeps
@@ -91,13 +97,6 @@ class PostgresCheckpoints:
         except RunError as exc:
             raise ConfigError(exc.message) from None
         self._entries: dict[str, Any] = {key: value for key, value in rows}
-
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """A copy of every checkpoint of the mission, for remote workers (they stage, the driver commits)."""
-        return {key: dict(entry) for key, entry in self._entries.items()}
-
-    def synced_at(self, key: str) -> str | None:
-        return _synced_at(self._entries, key)
 
     def commit(self, staged: dict[str, dict[str, Any]]) -> None:
         if not staged:

@@ -585,13 +585,7 @@ async def _run_interruptibly(pipeline: Pipeline, reporter: Reporter, stages: int
         print("interrupted — cancelling (press Ctrl-C again to force)", file=sys.stderr, flush=True)
         task.cancel()
 
-    installed = []
-    for signum, code in ((signal.SIGINT, EXIT_SIGINT), (signal.SIGTERM, EXIT_SIGTERM)):
-        try:
-            loop.add_signal_handler(signum, on_signal, code)
-            installed.append(signum)
-        except (NotImplementedError, RuntimeError):
-            pass
+    installed = install_signal_handlers(loop, on_signal)
     reporter.start(stages)
     problem = None
     try:
@@ -737,3 +731,16 @@ def dry_run(mission: ast.Mission, files: dict[str, str], options: RunOptions) ->
         out.append(f"  stage {report.index} {report.label} ({shape}){condition}")
     print(prepared.secrets.redact("\n".join(out)))
     return EXIT_OK
+
+
+def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None]) -> list[signal.Signals]:
+    """SIGINT and SIGTERM call `on_signal` with their exit code (§7.7); the signals that could
+    be installed are returned so that the caller removes exactly those."""
+    installed: list[signal.Signals] = []
+    for signum, code in ((signal.SIGINT, EXIT_SIGINT), (signal.SIGTERM, EXIT_SIGTERM)):
+        try:
+            loop.add_signal_handler(signum, on_signal, code)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    return installed

@@ -131,22 +131,25 @@ def test_proxy_credentials_are_used_and_never_shown(tmp_path: Path, demo_server:
         guarded.close()
 
 
+DOCUMENT_MISSION = """
+mission ProxiedDocument {
+  source Shop from "DOCUMENT_URL" { auth: none, base: env("DEMO_URL") }
+  store books: memory("books")
+  action List {
+    call Shop.listBooks { params: { per_page: 5 } }
+    store response.items -> books { key: .isbn }
+  }
+  run List
+}
+"""
+
+
 def test_an_openapi_document_is_fetched_through_the_proxy_like_any_request(
         tmp_path: Path, proxy: ForwardProxy, demo_server: ThreadedServer, clean_proxy_env: pytest.MonkeyPatch) -> None:
     """§3.1.6: a document named by URL is fetched at mission start with the run's client,
     so the environment's proxy carries it (and the calls made from it)."""
     clean_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
-    mission = f"""
-mission ProxiedDocument {{
-  source Shop from "{demo_server.url}/openapi.yaml" {{ auth: none, base: env("DEMO_URL") }}
-  store books: memory("books")
-  action List {{
-    call Shop.listBooks {{ params: {{ per_page: 5 }} }}
-    store response.items -> books {{ key: .isbn }}
-  }}
-  run List
-}}
-"""
+    mission = DOCUMENT_MISSION.replace("DOCUMENT_URL", f"{demo_server.url}/openapi.yaml")
     result = run_mission_text(mission, tmp_path, url=demo_server.url)
     assert result.code == 0, result.stderr
     assert len(result.stores["books"]) == 5
@@ -158,17 +161,7 @@ mission ProxiedDocument {{
 def test_no_proxy_flag_fetches_the_openapi_document_directly(
         tmp_path: Path, proxy: ForwardProxy, demo_server: ThreadedServer, clean_proxy_env: pytest.MonkeyPatch) -> None:
     clean_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
-    mission = f"""
-mission DirectDocument {{
-  source Shop from "{demo_server.url}/openapi.yaml" {{ auth: none, base: env("DEMO_URL") }}
-  store books: memory("books")
-  action List {{
-    call Shop.listBooks {{ params: {{ per_page: 5 }} }}
-    store response.items -> books {{ key: .isbn }}
-  }}
-  run List
-}}
-"""
+    mission = DOCUMENT_MISSION.replace("DOCUMENT_URL", f"{demo_server.url}/openapi.yaml")
     result = run_mission_text(mission, tmp_path, "--no-proxy", url=demo_server.url)
     assert result.code == 0, result.stderr
     assert proxy.forwarded() == []
