@@ -242,3 +242,34 @@ class SharedResources(Generic[Resource]):
                 return False
             del self._entries[key]
             return True
+
+
+class TableReader(Protocol):
+    """What a database behind `sql` stores answers for one of its tables."""
+
+    def get(self, table: str, key: str) -> JsonObject | None: ...
+    def list(self, table: str) -> Snapshot: ...
+    def count(self, table: str) -> int: ...
+    def items(self, table: str) -> Items: ...
+
+
+class TableStore:
+    """The reading half that every `sql` store kind shares: one table (`target`) of a database
+    that `_open()` returns until the store closes. Subclasses write and close their own way."""
+
+    target: str
+
+    def get(self, key: str) -> JsonObject | None:
+        return self._open().get(self.target, key)
+
+    def list(self) -> Snapshot:
+        return self._open().list(self.target)
+
+    def count(self) -> int:
+        return self._open().count(self.target)
+
+    def items(self) -> Items:
+        return self._open().items(self.target)
+
+    def _open(self) -> TableReader:
+        raise NotImplementedError

@@ -45,6 +45,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from reqon.errors import ConfigError
 from reqon.stores.base import (
+    TableStore,
     PARTIAL_FIELD,
     Items,
     JsonObject,
@@ -393,7 +394,7 @@ def _connect_reason(exc: BaseException) -> str:
     return reason
 
 
-class PostgresStore:
+class PostgresStore(TableStore):
     """An `sql` store declaration: one table of the run's PostgreSQL database."""
 
     kind = "sql"
@@ -407,18 +408,6 @@ class PostgresStore:
 
     async def write(self, records: Iterable[tuple[str, Any]], *, upsert: bool, partial: bool | None) -> None:
         await self._open().write(self.name, self.target, records, upsert=upsert, partial=partial)
-
-    def get(self, key: str) -> JsonObject | None:
-        return self._open().get(self.target, key)
-
-    def list(self) -> Snapshot:
-        return self._open().list(self.target)
-
-    def count(self) -> int:
-        return self._open().count(self.target)
-
-    def items(self) -> Items:
-        return self._open().items(self.target)
 
     async def flush(self) -> None:
         """A committed step is already durable in PostgreSQL."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from reqon.errors import RunError
 from reqon.stores.base import (
+    TableStore,
     Items,
     JsonObject,
     SharedResources,
@@ -235,7 +236,7 @@ def _timestamp() -> str:
 _databases: SharedResources[SqliteDatabase] = SharedResources()
 
 
-class SqliteStore:
+class SqliteStore(TableStore):
     """An `sql` store declaration: one table of the shared database of its data directory."""
 
     kind = "sql"
@@ -257,18 +258,6 @@ class SqliteStore:
         self, records: Iterable[tuple[str, Any]], *, upsert: bool, partial: bool | None
     ) -> None:
         self._open().write(self.target, records, store=self.name, upsert=upsert, partial=partial)
-
-    def get(self, key: str) -> JsonObject | None:
-        return self._open().get(self.target, key)
-
-    def list(self) -> Snapshot:
-        return self._open().list(self.target)
-
-    def count(self) -> int:
-        return self._open().count(self.target)
-
-    def items(self) -> Items:
-        return self._open().items(self.target)
 
     async def flush(self) -> None:
         await self._open().flush()
