@@ -23,6 +23,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -72,7 +73,7 @@ class SqliteDatabase:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = _connect(path)
-            self._connection.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self._connection)
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._data_version = self._fetch_data_version()
         except (OSError, sqlite3.Error) as exc:
@@ -220,6 +221,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_SECONDS
     )
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out another process doing the same: SQLite answers "database is
+    locked" to that race at once, without calling the busy handler, so the busy timeout alone
+    does not cover two runs that open a new shared database together."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _decode(text: str | None) -> JsonObject:
