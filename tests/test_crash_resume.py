@@ -11,14 +11,20 @@ the sequential loop, at most the concurrency of the parallel loop or stage) may 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import sys
+import termios
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -180,3 +186,402 @@ def test_sigkill_then_resume_repeats_only_what_was_in_flight(
     assert len({r for r in repeated if r.startswith("p")}) <= 3, repeated
     assert len(repeated & {"a", "b", "c"}) <= 3, repeated
     assert set(spy.posts) == {f"s{n}" for n in range(1, 9)} | {f"p{n}" for n in range(1, 13)} | {"a", "b", "c"}
+
+
+# --- kill points at the edges: inside a flush, inside an SQLite transaction, after a POST --------
+# These points are moments inside the client, not request arrivals, so the server lands them
+# by freezing the client: it stops it with SIGSTOP, checks *while it is frozen* (it cannot
+# move on meanwhile) that it is at the wanted point, and only then sends SIGKILL; otherwise
+# it lets it go on (SIGCONT) and looks again. Each window is made tens of milliseconds long
+# (a 20 MB flush, a 20 MB transaction, the decoding of a large response) against a polling
+# period of about a millisecond, and the test fails, saying so, if a window was ever missed.
+
+EDGE_MISSION = """
+mission Edges {
+  source Api { auth: none, base: env("DEMO_URL"), timeout: 60s }
+  store receipts: file("receipts")
+  store bulk: file("bulk")
+  store ticks: nosql("ticks")
+  store rows: sql("rows")
+
+  action Receipts {
+    for n in [1, 2, 3, 4, 5] {
+      post "/receipt" { params: { id: "r" + n }, body: { n: n }, retry: { maxAttempts: 1 } }
+      store { id: "r" + n, n: response.n, lines: length(response.lines) } -> receipts
+      get "/ack" { params: { id: "r" + n }, retry: { maxAttempts: 1 } }
+    }
+  }
+  action BulkFile {
+    get "/bulk" { params: { id: "file" }, retry: { maxAttempts: 1 } }
+    store response -> bulk { key: .id }
+  }
+  action Ticker {
+    for n in [1, 2, 3, 4] {
+      post "/echo" { params: { id: "t" + n }, retry: { maxAttempts: 1 } }
+      store { id: "t" + n } -> ticks
+    }
+  }
+  action BulkSql {
+    get "/bulk" { params: { id: "sql" }, retry: { maxAttempts: 1 } }
+    store response -> rows { key: .id }
+  }
+  run Receipts then [BulkFile, Ticker] then BulkSql
+}
+"""
+
+EDGE_POSTS = {f"r{n}" for n in range(1, 6)} | {f"t{n}" for n in range(1, 5)}
+# /bulk: 3,000 records of 10 kB, so the flush writes (and the transaction spills) about 30 MB
+BULK = json.dumps([{"id": f"k{n:04d}", "text": f"{n:04d}" + "x" * 10_000} for n in range(3_000)]).encode()
+RECEIPT_LINES = json.dumps([{"line": n, "sku": "sku"} for n in range(100_000)])  # decoding takes a while
+POLL_S = 0.001
+WINDOW_TIMEOUT_S = 60.0
+
+
+class Missed(Exception):
+    """The client went past the point the scenario wanted to kill it at."""
+
+
+def _task_states(pid: int) -> list[str]:
+    """The state letter of each thread of `pid` ("T" when stopped); empty when it is gone."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            continue
+    return states
+
+
+def _freeze(pid: int) -> bool:
+    """SIGSTOP `pid` and wait until every thread has stopped; False if the process is gone.
+
+    A thread inside a system call (a write, an fsync) stops when the call returns, before
+    the next line of Python: what the check then sees stays true until the SIGKILL."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = _task_states(pid)
+        if not states or any(s in "ZX" for s in states):
+            return False
+        if all(s == "T" for s in states):
+            return True
+        time.sleep(0.0002)
+    raise AssertionError(f"process {pid} did not stop within 10 s: {_task_states(pid)}")
+
+
+def kill_when(process: subprocess.Popen[str], near: Callable[[], bool],
+              at: Callable[[], bool] | None = None, timeout: float = WINDOW_TIMEOUT_S) -> None:
+    """SIGKILL `process` at a moment when `at()` holds while it is frozen.
+
+    `near()` is asked with the client running (cheap, polled about every millisecond);
+    when it says yes, the client is frozen and `at()` (by default `near()` again) decides:
+    kill, or let it go on. Either raises `Missed` when the client is past the point; so
+    does a timeout."""
+    at = at or near
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if near():
+            if not _freeze(process.pid):
+                raise Missed("the client exited before the kill point")
+            try:
+                ready = at()
+            except BaseException:
+                os.kill(process.pid, signal.SIGCONT)
+                raise
+            if ready:
+                os.kill(process.pid, signal.SIGKILL)
+                return
+            os.kill(process.pid, signal.SIGCONT)
+        time.sleep(POLL_S)
+    raise Missed(f"the kill point never came within {timeout} s")
+
+
+def _tcp_queues(local: tuple[str, int], remote: tuple[str, int]) -> tuple[int, int] | None:
+    """(send queue, receive queue) of the IPv4 TCP socket `local` -> `remote` (/proc/net/tcp):
+    bytes sent and not yet acknowledged, bytes received and not yet read by the process."""
+    def address(host: str, port: int) -> str:
+        return f"{bytes(reversed(socket.inet_aton(host))).hex().upper()}:{port:04X}"
+
+    wanted = (address(*local), address(*remote))
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == wanted:
+            tx, rx = fields[4].split(":")
+            return int(tx, 16), int(rx, 16)
+    return None
+
+
+def journal_indexes(data: Path) -> list[int]:
+    """The loop indexes in the Edges run journal (lines after the header)."""
+    try:
+        lines = (data / "runs" / "Edges.journal").read_text("utf-8").splitlines()[1:]
+    except FileNotFoundError:
+        return []
+    return [json.loads(line)["i"] for line in lines if line.endswith("}")]
+
+
+def _wal_size(data: Path) -> int:
+    try:
+        return (data / "reqon.db-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _write_locked(database: Path) -> bool:
+    """Whether another connection holds SQLite's write lock (is inside a write transaction)."""
+    connection = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        return True
+    finally:
+        connection.close()
+
+
+class EdgeServer:
+    """The server for EDGE_MISSION: serves /receipt, /ack, /bulk, /echo; counts POSTs and
+    GETs by id; lands the kill of the scenario in `kill` (one of EDGE_SCENARIOS)."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.process: subprocess.Popen[str] | None = None
+        self.ready = threading.Event()
+        self.kill: str | None = None
+        self.seen: Counter[str] = Counter()  # "POST r1", "GET ack r1", "GET bulk sql"
+        self.posts: Counter[str] = Counter()
+        self.gate = threading.Event()  # the flush scenario: /bulk?id=file waits for t2
+        self.observed: dict[str, Any] = {}
+        self.missed: BaseException | None = None
+        app = make_app(ServerConfig())
+        app.middlewares.insert(0, self.middleware)
+        app.router.add_post("/receipt", self._receipt)
+        app.router.add_get("/ack", self._ack)
+        app.router.add_get("/bulk", self._bulk)
+        self.server = ThreadedServer(app)
+
+    async def _receipt(self, request: web.Request) -> web.Response:
+        n = (await request.json())["n"]
+        body = '{"n": %d, "lines": %s}' % (n, RECEIPT_LINES)
+        return web.Response(text=body, content_type="application/json")
+
+    async def _ack(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def _bulk(self, request: web.Request) -> web.Response:
+        if self.kill == "flush" and request.query["id"] == "file":
+            # answer only once Ticker's t2 is in flight, so the flush starts while it is
+            assert await asyncio.to_thread(self.gate.wait, 30), "t2 never came"
+        return web.Response(body=BULK, content_type="application/json")
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_stats"):
+            return await handler(request)
+        what = f"{request.method} {request.path.strip('/')} {request.query.get('id', '')}"
+        self.seen[what] += 1
+        if request.method == "POST":
+            self.posts[request.query["id"]] += 1
+        point = {"flush": "POST echo t2", "transaction": "GET bulk sql",
+                 "decoding": "POST receipt r3", "answered": "GET ack r2"}.get(self.kill or "")
+        if what != point or self.seen[what] > 1:
+            return await handler(request)
+        await asyncio.to_thread(self.ready.wait, 30)  # until the test has set `process`
+        process = self.process
+        assert process is not None
+        if self.kill == "answered":  # the POST before it was answered: kill with this GET in flight
+            os.kill(process.pid, signal.SIGKILL)
+        elif self.kill == "flush":
+            self.gate.set()
+            await self._kill_when(self._flushing_bulk)
+        elif self.kill == "transaction":
+            self.observed["wal_before"] = _wal_size(self.data)
+            await self._send(request, await handler(request))
+            await self._kill_when(self._in_transaction)
+        elif self.kill == "decoding":
+            await self._send(request, await handler(request))
+            transport = request.transport
+            assert transport is not None
+            ours = transport.get_extra_info("socket")
+            local, remote = transport.get_extra_info("sockname")[:2], transport.get_extra_info("peername")[:2]
+            await self._kill_when(lambda: self._received(ours.fileno()), lambda: self._decoding(local, remote))
+        await asyncio.to_thread(process.wait)
+        return web.json_response({"error": "killed"}, status=503)
+
+    async def _send(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Send the whole response now, down to the kernel (nothing left in our buffers)."""
+        await response.prepare(request)
+        await response.write_eof()
+        transport = request.transport
+        deadline = time.monotonic() + 30
+        while transport is not None and transport.get_write_buffer_size() and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+
+    async def _kill_when(self, near: Callable[[], bool], at: Callable[[], bool] | None = None) -> None:
+        """kill_when in a thread; a miss is kept for the test (this task may be cancelled
+        when the client dies, so nothing after the kill may be left to it)."""
+        assert self.process is not None
+        try:
+            await asyncio.to_thread(kill_when, self.process, near, at)
+        except Missed as exc:
+            self.missed = exc
+            os.kill(self.process.pid, signal.SIGKILL)
+
+    def _flushing_bulk(self) -> bool:
+        """The bulk store's temporary file exists: the client is between its creation and
+        the rename that replaces bulk.json."""
+        temporaries = sorted(self.data.glob(".bulk.json.*.tmp"))
+        if (self.data / "bulk.json").exists():
+            raise Missed("bulk.json was already replaced")
+        self.observed["temporaries"] = temporaries
+        return bool(temporaries)
+
+    def _in_transaction(self) -> bool:
+        """The client holds SQLite's write lock and the WAL has grown since the step began:
+        inside the store step's transaction, some of its pages already in the WAL."""
+        wal = _wal_size(self.data)
+        if wal <= self.observed["wal_before"] or not _write_locked(self.data / "reqon.db"):
+            return False
+        self.observed["wal_at_kill"] = wal
+        return True
+
+    def _received(self, fd: int) -> bool:
+        """Cheap, with the client running: its kernel acknowledged every byte of r3's
+        response (our send queue is empty) and r3's iteration is not journaled yet."""
+        if 2 in journal_indexes(self.data):
+            raise Missed("the iteration of r3 was journaled before the kill")
+        unacknowledged = int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder)
+        return unacknowledged == 0
+
+    def _decoding(self, server: tuple[str, int], client: tuple[str, int]) -> bool:
+        """Every byte of the response is in the client (nothing unacknowledged at our end,
+        nothing unread at its end) and its iteration is not journaled yet."""
+        if 2 in journal_indexes(self.data):
+            raise Missed("the iteration of r3 was journaled before the kill")
+        sent = _tcp_queues(server, client)
+        received = _tcp_queues(client, server)
+        if sent is None or received is None or sent[0] or received[1]:
+            return False
+        self.observed["journaled"] = journal_indexes(self.data)
+        return True
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def run_edges(tmp_path: Path, spy: EdgeServer, *args: str) -> tuple[int, str]:
+    mission = tmp_path / "edges.vague"
+    mission.write_text(EDGE_MISSION, encoding="utf-8")
+    spy.ready.clear()
+    process = start_reqon_run(mission, spy.data, tmp_path / "out.json", spy.server.url, *args)
+    spy.process = process
+    spy.ready.set()
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+def edge_stores(data: Path) -> dict[str, Any]:
+    with contextlib.closing(sqlite3.connect(data / "reqon.db")) as connection:
+        rows = {key: json.loads(record) for key, record in connection.execute("SELECT key, record FROM rows")}
+    return {
+        "receipts": json.loads((data / "receipts.json").read_text("utf-8")),
+        "bulk": json.loads((data / "bulk.json").read_text("utf-8")),
+        "ticks": json.loads((data / "nosql" / "ticks.json").read_text("utf-8")),
+        "rows": rows,
+    }
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir() or not Path("/proc/net/tcp").is_file(),
+    reason="landing a kill inside the client reads thread states and TCP queues from Linux's /proc")
+
+
+@pytest.fixture(scope="module")
+def edge_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp_path = tmp_path_factory.mktemp("edge-reference")
+    spy = EdgeServer(tmp_path / "data")
+    try:
+        code, stderr = run_edges(tmp_path, spy)
+    finally:
+        spy.close()
+    assert code == 0, stderr
+    assert set(spy.posts) == EDGE_POSTS and all(n == 1 for n in spy.posts.values()), spy.posts
+    return edge_stores(tmp_path / "data")
+
+
+EDGE_SCENARIOS = ["answered", "decoding", "flush", "transaction"]
+EDGE_REPEATS = {
+    "answered": {"POST receipt r2", "GET ack r2"},  # r2's iteration: its POST answered, its GET in flight
+    "decoding": {"POST receipt r3"},  # r3's iteration, killed before its GET
+    "flush": {"GET bulk file", "POST echo t2"},  # the branch being flushed; Ticker's iteration in flight
+    "transaction": {"GET bulk sql"},  # the branch whose store step was under way
+}
+
+
+@needs_proc
+@pytest.mark.parametrize("kill", EDGE_SCENARIOS)
+def test_kill_inside_the_client_then_resume_repeats_only_what_was_in_flight(
+        tmp_path: Path, edge_reference: dict[str, Any], kill: str) -> None:
+    data = tmp_path / "data"
+    spy = EdgeServer(data)
+    try:
+        spy.kill = kill
+        code, _ = run_edges(tmp_path, spy)
+        assert spy.missed is None, f"{kill}: {spy.missed}"
+        assert code == -signal.SIGKILL
+        spy.kill = None
+        after_kill = {"journal": journal_indexes(data), "observed": dict(spy.observed)}
+        check_after_kill = {"answered": _after_answered, "decoding": _after_decoding, "flush": _after_flush,
+                            "transaction": _after_transaction}[kill]
+        check_after_kill(data, after_kill)
+        code, stderr = run_edges(tmp_path, spy, "--resume", "--verbose")
+    finally:
+        spy.close()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    if kill == "flush":
+        for temporary in after_kill["observed"]["temporaries"]:
+            assert f"removed {temporary}: a temporary file left by an interrupted write" in stderr, stderr
+            assert not temporary.exists()
+
+    assert edge_stores(data) == edge_reference
+    assert set(spy.posts) == EDGE_POSTS
+    # exactly the requests of the iteration or branch in flight at the kill were sent
+    # twice (the one the kill caught, and the ones before it in the same unit); every
+    # other request once
+    assert set(spy.seen.values()) <= {1, 2}, spy.seen
+    repeated = {request for request, n in spy.seen.items() if n == 2}
+    assert repeated == EDGE_REPEATS[kill], spy.seen
+
+
+def _after_answered(data: Path, after: dict[str, Any]) -> None:
+    """Killed with GET /ack?id=r2 in flight: r2's POST was answered, its iteration not journaled."""
+    assert after["journal"] == [0]
+
+
+def _after_decoding(data: Path, after: dict[str, Any]) -> None:
+    """Killed with r3's whole response in the client, before its iteration was journaled."""
+    assert after["observed"]["journaled"] == [0, 1]
+    assert after["journal"] == [0, 1]
+
+
+def _after_flush(data: Path, after: dict[str, Any]) -> None:
+    """Killed inside the flush of `bulk`: its temporary file outlived the process, bulk.json
+    was never replaced, and the stage's other branch was at its second POST."""
+    temporaries = after["observed"]["temporaries"]
+    assert len(temporaries) == 1 and temporaries[0].exists(), temporaries
+    assert not (data / "bulk.json").exists()
+    assert after["journal"] == [0]  # Ticker's t1 (stage 1's entries went with its snapshot)
+
+
+def _after_transaction(data: Path, after: dict[str, Any]) -> None:
+    """Killed inside the store step's transaction: the database is sound and holds none of it."""
+    observed = after["observed"]
+    assert observed["wal_at_kill"] > observed["wal_before"]
+    assert after["journal"] == []
+    with contextlib.closing(sqlite3.connect(data / "reqon.db")) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert connection.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 0
