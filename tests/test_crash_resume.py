@@ -7,6 +7,13 @@ parallel stage, with file, nosql and sql stores. `--resume` then finishes the ru
 final stores must equal those of an uninterrupted run, and the server must have seen every
 POST of a completed iteration exactly once: only iterations in flight at the kill (one in
 the sequential loop, at most the concurrency of the parallel loop or stage) may repeat.
+
+Four more points lie inside the client rather than at a request's arrival (a second
+mission, EDGE_MISSION): right after a POST was answered, while a response that arrived
+whole is being decoded, inside the flush of a file store (its temporary file written, not
+yet renamed) and inside the transaction of an `sql` store step. The server lands them by
+freezing the client (SIGSTOP) and checking, while it cannot move, that it is at the point
+before it sends SIGKILL; there, exactly the requests of the unit in flight are repeated.
 """
 from __future__ import annotations
 
@@ -193,8 +200,9 @@ def test_sigkill_then_resume_repeats_only_what_was_in_flight(
 # by freezing the client: it stops it with SIGSTOP, checks *while it is frozen* (it cannot
 # move on meanwhile) that it is at the wanted point, and only then sends SIGKILL; otherwise
 # it lets it go on (SIGCONT) and looks again. Each window is made tens of milliseconds long
-# (a 20 MB flush, a 20 MB transaction, the decoding of a large response) against a polling
-# period of about a millisecond, and the test fails, saying so, if a window was ever missed.
+# (a 30 MB flush, a 30 MB transaction, the decoding of a 3 MB response of 100,000 objects)
+# against a polling period of about a millisecond, and the test fails, saying so, if a
+# window was ever missed.
 
 EDGE_MISSION = """
 mission Edges {
@@ -274,21 +282,23 @@ def _freeze(pid: int) -> bool:
 
 
 def kill_when(process: subprocess.Popen[str], near: Callable[[], bool],
-              at: Callable[[], bool] | None = None, timeout: float = WINDOW_TIMEOUT_S) -> None:
+              at: Callable[[], bool] | None = None, timeout: float = WINDOW_TIMEOUT_S) -> int:
     """SIGKILL `process` at a moment when `at()` holds while it is frozen.
 
     `near()` is asked with the client running (cheap, polled about every millisecond);
     when it says yes, the client is frozen and `at()` (by default `near()` again) decides:
     kill, or let it go on. Either raises `Missed` when the client is past the point; so
-    does a timeout."""
+    does a timeout. Returns how many times the client was frozen."""
     at = at or near
     deadline = time.monotonic() + timeout
+    freezes = 0
     while time.monotonic() < deadline:
         if _gone(process.pid):
             raise Missed("the client ended before the kill point")
         if near():
             if not _freeze(process.pid):
                 raise Missed("the client exited before the kill point")
+            freezes += 1
             try:
                 ready = at()
             except BaseException:
@@ -296,7 +306,7 @@ def kill_when(process: subprocess.Popen[str], near: Callable[[], bool],
                 raise
             if ready:
                 os.kill(process.pid, signal.SIGKILL)
-                return
+                return freezes
             os.kill(process.pid, signal.SIGCONT)
         time.sleep(POLL_S)
     raise Missed(f"the kill point never came within {timeout} s")
@@ -357,7 +367,7 @@ class EdgeServer:
         self.process: subprocess.Popen[str] | None = None
         self.ready = threading.Event()
         self.kill: str | None = None
-        self.seen: Counter[str] = Counter()  # "POST r1", "GET ack r1", "GET bulk sql"
+        self.seen: Counter[str] = Counter()  # "POST receipt r1", "GET ack r1", "GET bulk sql"
         self.posts: Counter[str] = Counter()
         self.gate = threading.Event()  # the flush scenario: /bulk?id=file waits for t2
         self.observed: dict[str, Any] = {}
@@ -392,34 +402,33 @@ class EdgeServer:
         self.seen[what] += 1
         if request.method == "POST":
             self.posts[request.query["id"]] += 1
-        point = {"flush": "POST echo t2", "transaction": "GET bulk sql",
-                 "decoding": "POST receipt r3", "answered": "GET ack r2"}.get(self.kill or "")
-        if what != point or self.seen[what] > 1:
+        if self.kill is None or what != EDGE_POINTS[self.kill] or self.seen[what] > 1:
             return await handler(request)
         await asyncio.to_thread(self.ready.wait, 30)  # until the test has set `process`
         process = self.process
         assert process is not None
-        if self.kill == "answered":  # the POST before it was answered: kill with this GET in flight
+        response: web.StreamResponse = web.json_response({"error": "killed"}, status=503)
+        if self.kill == "answered":  # r2's POST was answered: kill with its iteration's GET in flight
             os.kill(process.pid, signal.SIGKILL)
             self.settled.set()
-        elif self.kill == "flush":
+        elif self.kill == "flush":  # t2 stays in flight; /bulk?id=file is answered now
             self.gate.set()
             await self._kill_when(self._flushing_bulk)
         elif self.kill == "transaction":
             self.observed["wal_before"] = _wal_size(self.data)
-            await self._send(request, await handler(request))
+            response = await self._send(request, await handler(request))
             await self._kill_when(self._in_transaction)
         elif self.kill == "decoding":
-            await self._send(request, await handler(request))
+            response = await self._send(request, await handler(request))
             transport = request.transport
             assert transport is not None
             ours = transport.get_extra_info("socket")
             local, remote = transport.get_extra_info("sockname")[:2], transport.get_extra_info("peername")[:2]
             await self._kill_when(lambda: self._received(ours.fileno()), lambda: self._decoding(local, remote))
         await asyncio.to_thread(process.wait)
-        return web.json_response({"error": "killed"}, status=503)
+        return response
 
-    async def _send(self, request: web.Request, response: web.StreamResponse) -> None:
+    async def _send(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
         """Send the whole response now, down to the kernel (nothing left in our buffers)."""
         await response.prepare(request)
         await response.write_eof()
@@ -427,6 +436,7 @@ class EdgeServer:
         deadline = time.monotonic() + 30
         while transport is not None and transport.get_write_buffer_size() and time.monotonic() < deadline:
             await asyncio.sleep(POLL_S)
+        return response
 
     async def _kill_when(self, near: Callable[[], bool], at: Callable[[], bool] | None = None) -> None:
         await asyncio.to_thread(self._kill_or_record, near, at)
@@ -438,7 +448,7 @@ class EdgeServer:
         process = self.process
         assert process is not None
         try:
-            kill_when(process, near, at)
+            self.observed["freezes"] = kill_when(process, near, at)
         except BaseException as exc:
             self.missed = exc
             if not _gone(process.pid):
@@ -529,7 +539,13 @@ def edge_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return edge_stores(tmp_path / "data")
 
 
-EDGE_SCENARIOS = ["answered", "decoding", "flush", "transaction"]
+EDGE_POINTS = {  # scenario: the request at whose arrival the server starts landing the kill
+    "answered": "GET ack r2",
+    "decoding": "POST receipt r3",
+    "flush": "POST echo t2",
+    "transaction": "GET bulk sql",
+}
+EDGE_SCENARIOS = list(EDGE_POINTS)
 EDGE_REPEATS = {
     "answered": {"POST receipt r2", "GET ack r2"},  # r2's iteration: its POST answered, its GET in flight
     "decoding": {"POST receipt r3"},  # r3's iteration, killed before its GET
@@ -551,7 +567,10 @@ def test_kill_inside_the_client_then_resume_repeats_only_what_was_in_flight(
         assert spy.missed is None, f"{kill}: {spy.missed!r}"
         assert code == -signal.SIGKILL
         spy.kill = None
-        after_kill = {"journal": journal_indexes(data), "observed": dict(spy.observed)}
+        after_kill: dict[str, Any] = {"journal": journal_indexes(data), "observed": dict(spy.observed)}
+        grown = spy.observed.get("wal_at_kill", 0) - spy.observed.get("wal_before", 0)
+        print(f"{kill}: killed after {spy.observed.get('freezes', 0)} freeze(s) of the client"
+              + (f", the WAL {grown:,} bytes longer than when the step began" if grown else ""))
         check_after_kill = {"answered": _after_answered, "decoding": _after_decoding, "flush": _after_flush,
                             "transaction": _after_transaction}[kill]
         check_after_kill(data, after_kill)
