@@ -191,8 +191,7 @@ class Daemon:
             outcome = RunOutcome("failed", 70, (self.clock() - started).total_seconds(),
                                  message=f"internal error: {type(exc).__name__}: {exc}")
         if outcome.status == "skipped":
-            self.log.event("schedule.skip", slot.name, f"due run skipped: {outcome.message}", "warning",
-                           heldBy=outcome.message)
+            self.log.event("schedule.skip", slot.name, f"due run skipped: {outcome.message}", "warning")
             return outcome
         detail = f": {outcome.message}" if outcome.message else ""
         self.log.event("schedule.run.end", slot.name,

@@ -43,17 +43,18 @@ def mission_lock_path(data_dir: Path, key: str) -> Path:
     return data_dir / "runs" / f"{key}.lock"
 
 
-def take_lane(data_dir: Path, mission: str, lanes: int) -> tuple[int, ProcessLock]:
+def take_lane(data_dir: Path, mission: str, lanes: int, what: str = "reqon daemon") -> tuple[int, ProcessLock]:
     """The lowest free lane of `mission` among the first `lanes`, held; never waits.
 
     Lane 1 is the lock `reqon run` takes, so a manual run and the daemon never run the
-    mission in the same lane. Raises LanesBusy naming who holds each lane, or
+    mission in the same lane. `what` is written into the lock file for the message of a
+    run refused meanwhile. Raises LanesBusy naming who holds each lane, or
     ConfigError when a lock file cannot be used.
     """
     held: list[str] = []
     for lane in range(max(1, lanes)):
         suffix = f" (lane {lane + 1})" if lanes > 1 else ""
-        lock = ProcessLock(mission_lock_path(data_dir, lane_key(mission, lane)), f"reqon daemon {mission}{suffix}")
+        lock = ProcessLock(mission_lock_path(data_dir, lane_key(mission, lane)), f"{what} {mission}{suffix}")
         try:
             lock.acquire()
         except LockHeld as exc:

@@ -512,7 +512,8 @@ async def execute(mission: ast.Mission, files: dict[str, str], options: RunOptio
     and closed and the run state says `interrupted`.
     """
     try:
-        lane, lock = take_lane(options.data_dir, mission.name.name, lanes)
+        what = "reqon run --once" if options.trigger == "once" else "reqon daemon"
+        lane, lock = take_lane(options.data_dir, mission.name.name, lanes, what)
     except LanesBusy as busy:
         return RunOutcome("skipped", EXIT_CONFIG, 0.0, message=str(busy))
     except ConfigError as exc:

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from tests.daemon.api import DaemonApi
-from tests.daemon.test_daemon import (  # noqa: F401 - api and daemons are fixtures
-    PATIENCE_S, ROOT, Daemon, api, daemons, history, wait_until, write)
+from tests.daemon.processes import PATIENCE_S, ROOT, Daemon, history, wait_until, write
 
 OVERLAP = """
 mission Held {
