@@ -22,8 +22,12 @@ The rules that make this exact (docs/reliability.md states the guarantee):
   `--resume`: records a completed iteration stored are never lost. Only `--resume` also
   skips the iterations.
 
+Overlapping runs of one mission (the daemon's `maxConcurrency`) each hold a run lane
+(`reqon/engine/lanes.py`) and keep their state under the lane's key (`<Mission>.2.json`,
+`.journal`, …) instead of the mission's name, so the rules above hold per run.
+
 Finished runs are appended to `<data-dir>/runs/<Mission>.history.jsonl`, one JSON line
-per run. Appending a line needs no lock and no database; a line torn by a crash is
+per run, whatever their lane. Appending a line needs no lock and no database; a line torn by a crash is
 detected (not valid JSON) and skipped by the reader, and the state file, which is what
 `--resume` reads, never depends on it. SQLite would have given the same guarantees at
 the price of a schema and of sharing `reqon.db` with the mission's own `sql` stores.
