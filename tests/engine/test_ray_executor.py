@@ -347,7 +347,7 @@ def test_worker_requests_honour_the_workers_proxy_variables_and_no_proxy(
         proxy.close()
 
 
-def test_a_proxy_password_is_redacted_in_a_worker_error(ray_cluster: RayCluster, tmp_path: Path,
+def test_a_proxy_password_never_shows_in_a_worker_error(ray_cluster: RayCluster, tmp_path: Path,
                                                          make_server: MakeServer) -> None:
     from tests.http.test_proxies import ForwardProxy
 
@@ -359,6 +359,14 @@ def test_a_proxy_password_is_redacted_in_a_worker_error(ray_cluster: RayCluster,
         result, _ = _run_with_worker_env(tmp_path, server, ray_cluster, worker_env, "--verbose")
         assert result.returncode == 1, result.stderr
         assert "407" in result.stderr, result.stderr
+        assert wrong not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+
+        worker_env = {"HTTP_PROXY": f"http://reqon:{wrong}@127.0.0.1:99999"}  # the worker cannot even open the run
+        result, _ = _run_with_worker_env(tmp_path, server, ray_cluster, worker_env)
+        assert result.returncode == 3, result.stderr
+        assert "the Ray workers did not start: the proxy http://***@127.0.0.1:99999 of the environment is not " \
+               "a valid URL" in result.stderr, result.stderr
         assert wrong not in result.stderr + result.stdout
         assert "Traceback" not in result.stderr
     finally:
