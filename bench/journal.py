@@ -198,29 +198,51 @@ def backend_for(kind: str, directory: Path) -> FileBackend:
 
 
 def one_round(kind: str, records: int, count: int, rate: float) -> tuple[float, float, int, int]:
-    """(loop-thread µs per append, process µs per append, syncs, bytes on disk) for one round."""
+    """(loop-thread µs per append, process µs per append, syncs, bytes written) for one round."""
     entries = [entry(i, records) for i in range(count)]
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         backend = backend_for(kind, Path(tmp))
         backend.start_journal("bench")
+        written = bytes_written()
         thread_s, process_s, syncs = asyncio.run(appends(backend, entries, rate))
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
+        written = bytes_written() - written
         assert len(backend.entries("bench", 0)) == count  # every entry is there: a correct run
         backend.close()
-    return thread_s / count * 1e6, process_s / count * 1e6, syncs, size
+    return thread_s / count * 1e6, process_s / count * 1e6, syncs, written
+
+
+def encoding_us(records: int, count: int) -> float:
+    """CPU µs per entry of what both backends do first: the entry as compact ASCII JSON."""
+    entries = [entry(i, records) for i in range(count)]
+    started = time.thread_time()
+    for item in entries:
+        json.dumps(item, separators=(",", ":"), ensure_ascii=True)
+    return (time.thread_time() - started) / count * 1e6
+
+
+def bytes_written() -> int:
+    """Bytes this process has handed to `write` and its kin so far, all threads (`wchar` of
+    /proc/self/io): the journal's lines, or SQLite's WAL frames and checkpoint copies."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
 
 
 def measure_appends(count: int, rounds: int, rate: float) -> None:
     print(f"### Appends: {count:,} entries per round at {rate:,.0f} per second, {rounds} rounds (alternating), "
           f"CPU µs per append; a record is {len(json.dumps(RECORD, separators=(',', ':'))):,} B of JSON\n")
     print("| entry | backend | loop thread best | loop thread median | process best | process median "
-          "| syncs per round | on disk per entry before close |")
+          "| syncs per round | bytes written per entry |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for records in (1, 10):
         found: dict[str, list[tuple[float, float, int, int]]] = {"file": [], "sqlite": []}
         for _ in range(rounds):
             for kind in found:
                 found[kind].append(one_round(kind, records, count, rate))
+        encoding = [encoding_us(records, count) for _ in range(rounds)]
+        print(f"| {records} record{'s' if records > 1 else ''} | JSON encoding alone (in both) "
+              f"| {min(encoding):.1f} | {statistics.median(encoding):.1f} | | | | |")
         for kind, results in found.items():
             loop_us, process_us = [r[0] for r in results], [r[1] for r in results]
             print(f"| {records} record{'s' if records > 1 else ''} ({entry_bytes(records):,} B) | {kind} "
