@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 import ssl
 import sys
 import time
@@ -533,11 +534,24 @@ def _proxy(url: str, secrets: Secrets) -> httpx.Proxy:
     """The proxy; its password, if the URL has one, becomes a secret (redacted everywhere).
     (httpx-aiohttp sends the credentials with aiohttp's `proxy_auth`, which aiohttp 3.12
     deprecates; a Proxy-Authorization header would only reach CONNECT tunnels.)"""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # raises for an unclosed IPv6 bracket
+        port, host = parts.port, parts.hostname  # `port` raises for one out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"the proxy {_without_userinfo(url)} of the environment is not a valid URL: {exc}") from None
+    if not host or port == 0:
+        raise ConfigError(f"the proxy {_without_userinfo(url)} of the environment is not a valid URL: "
+                          f"{'no host' if not host else 'port 0'}")
     if parts.password:
         secrets.add(parts.password)
         secrets.add(unquote(parts.password))
     return httpx.Proxy(url)
+
+
+def _without_userinfo(text: str) -> str:
+    """`text` with the user and password of any URL in it masked: a proxy URL that cannot be
+    parsed has not had its password registered as a secret."""
+    return re.sub(r"//[^/\s]*@", "//***@", text)  # to the last @ of the authority: a password may hold one
 
 
 class _NoCookies(CookieJar):

@@ -131,6 +131,21 @@ def test_proxy_credentials_are_used_and_never_shown(tmp_path: Path, demo_server:
         guarded.close()
 
 
+@pytest.mark.parametrize("proxy_url", ["http://reqon:{pw}@127.0.0.1:99999", "http://reqon:{pw}@[::1",
+                                       "http://reqon:p@{pw}@127.0.0.1:port"])
+def test_a_malformed_proxy_url_is_a_configuration_error_that_hides_its_password(
+        proxy_url: str, tmp_path: Path, demo_server: ThreadedServer, clean_proxy_env: pytest.MonkeyPatch) -> None:
+    password = "malformed-proxy-pass"
+    urls(clean_proxy_env, demo_server)
+    clean_proxy_env.setenv("HTTP_PROXY", proxy_url.format(pw=password))
+    result = run_mission_text(MISSION, tmp_path, url=demo_server.url)
+    assert result.code == 3, result.stderr
+    assert "configuration error: the proxy http://***@" in result.stderr
+    assert "is not a valid URL" in result.stderr
+    assert password not in result.stderr + result.stdout
+    assert "p@" not in result.stderr  # no piece of the user information either
+
+
 DOCUMENT_MISSION = """
 mission ProxiedDocument {
   source Shop from "DOCUMENT_URL" { auth: none, base: env("DEMO_URL") }
