@@ -542,6 +542,9 @@ def _proxy(url: str, secrets: Secrets) -> httpx.Proxy:
     if not host or port == 0:
         raise ConfigError(f"the proxy {_without_userinfo(url)} of the environment is not a valid URL: "
                           f"{'no host' if not host else 'port 0'}")
+    if parts.scheme not in ("http", "https"):  # SOCKS would otherwise fail later as "connection refused"
+        raise ConfigError(f"the proxy {_without_userinfo(url)} of the environment is a {parts.scheme}:// proxy; "
+                          "reqon supports http:// and https:// proxies (unset it, or run with --no-proxy)")
     if parts.password:
         secrets.add(parts.password)
         secrets.add(unquote(parts.password))
@@ -558,7 +561,7 @@ class _NoCookies(CookieJar):
     """An API pipeline is not a browser: cookies set by one response are not replayed on
     later requests (this also keeps branches from influencing each other). Ignoring them
     outright, rather than through a refusing policy, also skips parsing every response's
-    headers for them (about a tenth of the CPU of a request, `bench/README.md`)."""
+    headers for them (about 1 % of a request's instructions, `bench/README.md`)."""
 
     def extract_cookies(self, response: object, request: object) -> None:
         return None
