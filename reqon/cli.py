@@ -8,6 +8,7 @@ start fast.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -293,5 +294,31 @@ def _mock(args: argparse.Namespace) -> int:
     return mock_command(args)
 
 
+def entry() -> NoReturn:
+    """The `reqon` command: `main`, then an exit without the interpreter's teardown.
+
+    Tearing down (a last garbage collection over ~48,000 objects, then every module)
+    costs about 50 ms, a sixth of a one-GET run, and does nothing a finished command needs:
+    stores, journal, history and `--output` are closed and durable before `main` returns,
+    and every file is written with explicit closes. The handler is registered first, so
+    it runs last: after the other exit handlers (Ray's shutdown, logging's flush) and
+    after non-daemon threads were joined. Tests call `main`, which never exits.
+    """
+    code: list[int] = []
+
+    def skip_teardown() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be said
+                pass
+        if code:
+            os._exit(code[0])
+
+    atexit.register(skip_teardown)
+    code.append(main())
+    sys.exit(code[0])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

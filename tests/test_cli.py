@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -386,3 +387,30 @@ def test_an_interrupted_run_cancels_writes_output_and_exits_with_the_signal_code
     while server.stats.in_flight and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.stats.in_flight == 0 and server.stats.aborted == 1
+
+
+# --------------------------------------------------------------------------- the installed command
+
+
+def test_the_reqon_command_keeps_exit_codes_and_every_byte_of_output(tmp_path: Path,
+                                                                     demo_server: ThreadedServer) -> None:
+    """`reqon` (cli.entry) leaves without the interpreter's teardown: what `main` printed
+    must still arrive whole through a pipe, and its exit code must be the process's."""
+    reqon = Path(sys.executable).with_name("reqon")
+    env = {**os.environ, "DEMO_URL": demo_server.url}
+    good = tmp_path / "good.vague"
+    good.write_text(GOOD, encoding="utf-8")
+    done = subprocess.run([str(reqon), "run", str(good), "-q", "--output", "-", "--data-dir", str(tmp_path / "d")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "again").mkdir()
+    in_process = run(GOOD, tmp_path / "again", demo_server, "-q")
+    assert json.loads(done.stdout) == in_process.stores
+    failing = tmp_path / "failing.vague"
+    failing.write_text(FAILING, encoding="utf-8")
+    failed = subprocess.run([str(reqon), "run", str(failing), "--data-dir", str(tmp_path / "f")],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert failed.returncode == 1
+    assert "503" in failed.stderr and "Traceback" not in failed.stderr
+    usage = subprocess.run([str(reqon), "run"], capture_output=True, text=True, env=env, timeout=60)
+    assert usage.returncode == 2 and "usage error" in usage.stderr

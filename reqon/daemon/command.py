@@ -194,8 +194,13 @@ async def _once(missions: list[ast.Mission], files: dict[str, str], options: Run
         if stop.is_set():
             break
         name = mission.name.name
-        log.event("schedule.run.start", name, "run started (--once)", trigger="once")
-        outcome = await execute(mission, files, once_options, webhooks=server, stop=stop)
+        outcome = await execute(mission, files, once_options, webhooks=server, stop=stop,
+                                on_start=lambda _lane: log.event("schedule.run.start", name, "run started (--once)",
+                                                                 trigger="once"))
+        if outcome.status == "skipped":
+            log.event("schedule.skip", name, f"run skipped: {outcome.message}", "warning", trigger="once")
+            failed += 1
+            continue
         detail = f": {outcome.message}" if outcome.message else ""
         log.event("schedule.run.end", name, f"run {outcome.status} in {outcome.duration_s:.2f}s, "
                   f"{outcome.records} record{'s' if outcome.records != 1 else ''} written{detail}",

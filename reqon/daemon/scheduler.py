@@ -158,8 +158,8 @@ class Daemon:
         retry = 0
         while True:
             outcome = await self._one_run(slot, retry, next_due)
-            if outcome.status in ("succeeded", "interrupted") or self.stop.is_set():
-                return
+            if outcome.status in ("succeeded", "interrupted", "skipped") or self.stop.is_set():
+                return  # a skipped run (every lane held) did not fail: nothing to retry
             self.failed_runs += 1
             if retry >= slot.policy.max_retries:
                 if slot.policy.max_retries:
@@ -176,14 +176,23 @@ class Daemon:
     async def _one_run(self, slot: Slot, retry: int, next_due: dt.datetime | None) -> RunOutcome:
         started = self.clock()
         after = f"; next due {iso(next_due)}" if next_due is not None else "; not due again"
-        self.log.event("schedule.run.start", slot.name, "run started" + (f" (retry {retry})" if retry else "") + after,
-                       trigger="schedule", retry=retry or None, nextDue=iso(next_due))
+        limit = slot.policy.overlap_limit
+
+        def on_start(lane: int) -> None:
+            where = f" in lane {lane + 1}" if limit > 1 else ""
+            self.log.event("schedule.run.start", slot.name, "run started" + where +
+                           (f" (retry {retry})" if retry else "") + after,
+                           trigger="schedule", retry=retry or None, nextDue=iso(next_due),
+                           lane=lane + 1 if limit > 1 else None)
         try:
             outcome = await execute(slot.mission, self.files, self.options, webhooks=self.webhooks,
-                                    stop=self.stop, timeout_s=slot.policy.timeout_s)
+                                    stop=self.stop, timeout_s=slot.policy.timeout_s, lanes=limit, on_start=on_start)
         except Exception as exc:  # noqa: BLE001 - a bug in one run must not stop the daemon
             outcome = RunOutcome("failed", 70, (self.clock() - started).total_seconds(),
                                  message=f"internal error: {type(exc).__name__}: {exc}")
+        if outcome.status == "skipped":
+            self.log.event("schedule.skip", slot.name, f"due run skipped: {outcome.message}", "warning")
+            return outcome
         detail = f": {outcome.message}" if outcome.message else ""
         self.log.event("schedule.run.end", slot.name,
                        f"run {outcome.status} in {outcome.duration_s:.2f}s, {outcome.records} record"

@@ -22,8 +22,12 @@ The rules that make this exact (docs/reliability.md states the guarantee):
   `--resume`: records a completed iteration stored are never lost. Only `--resume` also
   skips the iterations.
 
+Overlapping runs of one mission (the daemon's `maxConcurrency`) each hold a run lane
+(`reqon/engine/lanes.py`) and keep their state under the lane's key (`<Mission>.2.json`,
+`.journal`, …) instead of the mission's name, so the rules above hold per run.
+
 Finished runs are appended to `<data-dir>/runs/<Mission>.history.jsonl`, one JSON line
-per run. Appending a line needs no lock and no database; a line torn by a crash is
+per run, whatever their lane. Appending a line needs no lock and no database; a line torn by a crash is
 detected (not valid JSON) and skipped by the reader, and the state file, which is what
 `--resume` reads, never depends on it. SQLite would have given the same guarantees at
 the price of a schema and of sharing `reqon.db` with the mission's own `sql` stores.
@@ -50,8 +54,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reqon import ast
 from reqon import values as V
 from reqon.engine.journal import FileBackend, RunStateBackend
+from reqon.engine.lanes import lane_key, lane_of, mission_lock_path
 from reqon.errors import RunError
 from reqon.stores.file import write_atomically
+from reqon.stores.locks import LockHeld, ProcessLock
 
 if TYPE_CHECKING:
     from reqon.engine.model import Invocation, PipelineResult, StageReport
@@ -149,6 +155,22 @@ class RunRecords(Protocol):
         """Every finished run's entry (oldest first), and every mission's recorded state."""
         ...
 
+    def extra_lanes(self, mission: str) -> list[str]:
+        """The state keys of `mission`'s lanes after the first (`M.2`, `M.3`, …) that have a recorded state."""
+        ...
+
+    def hold(self, key: str) -> bool:
+        """Try to keep other runs out of the state `key` for a moment (never waits); False when one holds it."""
+        ...
+
+    def let_go(self, key: str) -> None:
+        """Undo `hold`."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Forget the state `key` (a lane's state whose run is over and whose journal was replayed)."""
+        ...
+
 
 class FileRunRecords:
     """`<data-dir>/runs/<Mission>.json`, replaced atomically, and `<Mission>.history.jsonl`."""
@@ -158,8 +180,26 @@ class FileRunRecords:
         self.where = str(data_dir / "runs")
 
     def lock(self, mission: str) -> None:
-        """Nothing here: the runner holds the mission's `ProcessLock` on the data directory
+        """Nothing here: the runner holds the lane's `ProcessLock` on the data directory
         (`mission_lock_path`) from before the stores open, which already keeps other runs out."""
+
+    def hold(self, key: str) -> bool:
+        return True  # the caller holds the lane's OS lock, which is what keeps runs out of a file state
+
+    def let_go(self, key: str) -> None:
+        pass
+
+    def extra_lanes(self, mission: str) -> list[str]:
+        runs_dir = self.data_dir / "runs"
+        found = [p.name[:-len(".json")] for p in runs_dir.glob(f"{mission}.*.json")] if runs_dir.is_dir() else []
+        return sorted((k for k in found if lane_of(k)[0] == mission and lane_of(k)[1] > 0), key=lambda k: lane_of(k)[1])
+
+    def remove(self, key: str) -> None:
+        try:
+            state_path(self.data_dir, key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot remove the run state {state_path(self.data_dir, key)}: "
+                                                 f"{exc.strerror or exc}") from None
 
     def read(self, mission: str) -> dict[str, Any] | None:
         return read_state(state_path(self.data_dir, mission))
@@ -246,11 +286,6 @@ def state_path(data_dir: Path, mission: str) -> Path:
 
 def history_path(data_dir: Path, mission: str) -> Path:
     return data_dir / "runs" / f"{mission}.history.jsonl"
-
-
-def mission_lock_path(data_dir: Path, mission: str) -> Path:
-    """Held (flock) by the one `reqon run` of the mission on this data directory."""
-    return data_dir / "runs" / f"{mission}.lock"
 
 
 def journal_path(data_dir: Path, mission: str) -> Path:
@@ -343,8 +378,9 @@ class RunState(ProgressLog):
 
     def __init__(self, *, records: RunRecords, backend: RunStateBackend, mission: str, pipeline: list[list[str]],
                  stores: Mapping[str, Store], previous: dict[str, Any] | None, notice: Notice,
-                 trigger: str = "manual") -> None:
+                 trigger: str = "manual", lane: int = 0) -> None:
         self.records = records
+        self.lane = lane  # 0-based here, 1-based in documents and messages; its key is `lane_key(mission, lane)`
         self.backend = backend
         self.trigger = trigger  # manual, schedule or once: what started the run (`reqon runs`)
         self.mission = mission
@@ -385,15 +421,20 @@ class RunState(ProgressLog):
     @classmethod
     async def begin(cls, *, records: RunRecords, data_dir: Path, mission: ast.Mission, stores: Mapping[str, Store],
                     resume: bool, notice: Notice, backend: RunStateBackend | None = None,
-                    trigger: str = "manual") -> RunState:
-        """Take the mission's lock, replay what the last run journaled, decide about --resume,
-        and record the new run as running.
+                    trigger: str = "manual", lane: int = 0) -> RunState:
+        """Take the lane's lock, replay what the lane's last run journaled (and what runs killed
+        in the mission's other free lanes did), decide about --resume, and record the new run
+        as running.
 
-        Raises ConfigError when another run of the mission holds the lock.
+        `lane` is the run lane the caller holds (0 for `reqon run`; the daemon's overlapping
+        runs use 1, 2, …): each lane has its own state and journal, so overlapping runs never
+        replace each other's. --resume reads lane 0 only.
+        Raises ConfigError when another run holds the lane's lock.
         """
         name = mission.name.name
-        records.lock(name)
-        backend = backend or RecordsBackend(records, name, journal_path(data_dir, name))
+        key = lane_key(name, lane)
+        records.lock(key)
+        backend = backend or RecordsBackend(records, key, journal_path(data_dir, key))
         pipeline = pipeline_names(mission)
         try:
             previous = backend.read_snapshot()
@@ -403,12 +444,13 @@ class RunState(ProgressLog):
             previous = None
         if previous is not None:
             await _replay_journal(backend, previous, stores, notice)
+        await _recover_lanes(records, data_dir, name, key, stores, notice)
         previous_unfinished = previous is not None and previous.get("status") == RUNNING
         decision = decide_resume(previous, pipeline, records.where) if resume else ResumeDecision(None, "")
         if resume and decision.previous is None:
             notice("info", f"nothing to resume: {decision.reason}; running {name} from the first stage")
         state = cls(records=records, backend=backend, mission=name, pipeline=pipeline, stores=stores,
-                    previous=decision.previous, notice=notice, trigger=trigger)
+                    previous=decision.previous, notice=notice, trigger=trigger, lane=lane)
         if previous_unfinished and previous is not None:
             state._append_history(_history_entry(previous))  # killed before it could record its end
         if decision.previous is not None:
@@ -585,7 +627,8 @@ class RunState(ProgressLog):
 
     def _document(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "mission": self.mission, "run": self.run_id, "resumes": self.resumes,
+            "format": FORMAT, "mission": self.mission, "lane": self.lane + 1, "run": self.run_id,
+            "resumes": self.resumes,
             "status": self.status, "trigger": self.trigger, "startedAt": self.started_at, "updatedAt": _now_iso(),
             "durationS": self._duration(), "pipeline": self.pipeline,
             "stages": [{**s, "completedBranches": list(s["completedBranches"])} for s in self._stages],
@@ -631,8 +674,9 @@ class RunState(ProgressLog):
             self._on_disk = version
 
     def _entry(self) -> dict[str, Any]:
-        return {"mission": self.mission, "run": self.run_id, "resumes": self.resumes, "status": self.status,
-                "trigger": self.trigger, "startedAt": self.started_at, "durationS": self._duration()}
+        return {"mission": self.mission, "lane": self.lane + 1, "run": self.run_id, "resumes": self.resumes,
+                "status": self.status, "trigger": self.trigger, "startedAt": self.started_at,
+                "durationS": self._duration()}
 
     def _append_history(self, entry: dict[str, Any]) -> None:
         self.records.append_history(self.mission, entry)
@@ -667,15 +711,15 @@ class _RecordedLoop(LoopProgress):
 
 
 async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], stores: Mapping[str, Store],
-                          notice: Notice) -> None:
+                          notice: Notice) -> int:
     """Apply the writes of the iterations journaled after the last snapshot, flush, and mark
-    the iterations done in `previous` (which --resume then reads)."""
+    the iterations done in `previous` (which --resume then reads); how many were replayed."""
     journal = previous.get("journal")
     if not isinstance(journal, dict) or not isinstance(journal.get("id"), str):
-        return
+        return 0
     entries = backend.entries(journal["id"], int(journal.get("position") or 0))
     if not entries:
-        return
+        return 0
     loops = previous.setdefault("loops", {})
     for entry in entries:
         for name, upsert, partial, records in entry.get("w") or ():
@@ -692,8 +736,58 @@ async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], st
             del loops[other]
     for name in sorted(stores):
         await stores[name].flush()
+    lane = lane_of(getattr(backend, "mission", ""))[1]
+    by = "the last run" + (f" in lane {lane + 1}" if lane else "")
     notice("info", f"replayed the store writes of {len(entries)} loop iteration{'s' if len(entries) != 1 else ''} "
-                   "journaled by the last run")
+                   f"journaled by {by}")
+    return len(entries)
+
+
+async def _recover_lanes(records: RunRecords, data_dir: Path, mission: str, own: str, stores: Mapping[str, Store],
+                         notice: Notice) -> None:
+    """Replay what runs killed in the mission's other lanes (after the first) journaled, then
+    forget their states: otherwise those writes would wait for the next run in the same lane,
+    which needs overlapping runs again and may never come. Lanes held by a live run are left
+    alone; so is lane 0, whose state `--resume` reads and whose next run replays it.
+    """
+    for key in records.extra_lanes(mission):
+        if key == own:
+            continue
+        lock = ProcessLock(mission_lock_path(data_dir, key), f"reqon run {mission} (recovering {key})")
+        try:
+            lock.acquire()
+        except LockHeld:
+            continue  # a live run holds the lane
+        except OSError as exc:
+            raise RunError(kind="store", message=f"cannot lock the run lane {key}: {exc.strerror or exc}") from None
+        try:
+            if records.hold(key):
+                try:
+                    await _recover_lane(records, data_dir, mission, key, stores, notice)
+                finally:
+                    records.let_go(key)
+        finally:
+            lock.release()
+
+
+async def _recover_lane(records: RunRecords, data_dir: Path, mission: str, key: str, stores: Mapping[str, Store],
+                        notice: Notice) -> None:
+    backend = RecordsBackend(records, key, journal_path(data_dir, key))
+    try:
+        previous = backend.read_snapshot()
+    except ValueError as exc:
+        notice("warning", f"ignoring the run state of lane {key}: {exc}")
+        return
+    if previous is None:
+        return
+    replayed = await _replay_journal(backend, previous, stores, notice)
+    killed = previous.get("status") == RUNNING
+    if not (killed or replayed):
+        return  # a run that ended: its state says how, and nothing waits in its journal
+    if killed:
+        records.append_history(mission, _history_entry(previous))  # killed before it could record its end
+    records.remove(key)  # the stores are flushed: the journal's writes are durable now
+    journal_path(data_dir, key).unlink(missing_ok=True)
 
 
 def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
@@ -709,7 +803,7 @@ def _loops_of(previous: dict[str, Any] | None) -> dict[str, _LoopRecord]:
 
 
 def _history_entry(state: dict[str, Any]) -> dict[str, Any]:
-    return {key: state.get(key) for key in ("mission", "run", "resumes", "status", "trigger", "startedAt",
+    return {key: state.get(key) for key in ("mission", "lane", "run", "resumes", "status", "trigger", "startedAt",
                                             "durationS")}
 
 
@@ -743,6 +837,7 @@ class RunEntry:
     resumes: str | None
     unfinished: bool = False
     trigger: str = "manual"
+    lane: int = 1  # 1-based, as documents say it; runs from before lanes were lane 1
 
 
 def recorded_runs(records: RunRecords, missions: set[str] | None = None) -> list[RunEntry]:
@@ -777,10 +872,11 @@ def _entry_from(data: Any, *, unfinished: bool) -> RunEntry | None:
         return None
     duration = data.get("durationS")
     resumes = data.get("resumes")
-    trigger = data.get("trigger")
+    trigger, lane = data.get("trigger"), data.get("lane")
     return RunEntry(mission, run, status, started, float(duration) if isinstance(duration, (int, float)) else None,
                     resumes if isinstance(resumes, str) else None, unfinished or status == RUNNING,
-                    trigger if isinstance(trigger, str) else "manual")
+                    trigger if isinstance(trigger, str) else "manual",
+                    lane if isinstance(lane, int) and not isinstance(lane, bool) and lane >= 1 else 1)
 
 
 def format_runs(entries: list[RunEntry]) -> str:
@@ -800,6 +896,8 @@ def _format_duration(entry: RunEntry) -> str:
 
 def _note(entry: RunEntry) -> str:
     notes = []
+    if entry.lane > 1:
+        notes.append(f"lane {entry.lane} (overlapped another run)")
     if entry.resumes:
         notes.append(f"resumes {entry.resumes}")
     if entry.unfinished:

@@ -11,7 +11,9 @@ as the data. Two tables, created if missing:
   `(mission, run)`: one row per finished run, what `reqon runs` lists.
 
 Two runs of one mission must not share a state: each run holds the session advisory lock
-`reqon:run:<mission>` of the database while it runs. PostgreSQL releases it when the
+`reqon:run:<key>` of the database while it runs, where the key is the mission's name for
+lane 0 and `<mission>.<k+1>` for the daemon's overlapping runs in lane k (their rows in
+`reqon_runs` have that key too; the document inside says the mission). PostgreSQL releases it when the
 run's connection ends, which is also what happens when the process is killed. Runs of
 different missions use different rows and locks and never wait for each other.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reqon.engine.lanes import lane_of
 from reqon.errors import ConfigError, RunError
 
 if TYPE_CHECKING:
@@ -54,6 +57,28 @@ class PostgresRunStates:
         if not taken:
             raise ConfigError(f"mission {mission} is already running against {self.where} (another process "
                               f"holds the advisory lock {name}); wait for it to end, or stop it")
+
+    def hold(self, key: str) -> bool:
+        """Take `reqon:run:<key>` for a moment (recovering a lane a killed run left), never waiting."""
+        try:
+            return self.database.try_lock(f"reqon:run:{key}")
+        except RunError:
+            return False
+
+    def let_go(self, key: str) -> None:
+        self.database.unlock(f"reqon:run:{key}")
+
+    def extra_lanes(self, mission: str) -> list[str]:
+        """The rows of `mission`'s lanes after the first (`M.2`, `M.3`, …)."""
+        with self.database.session("cannot read the run states") as connection:
+            rows = connection.execute(f"SELECT mission FROM {RUNS_TABLE} WHERE mission LIKE %s",
+                                      (mission.replace("_", "\\_") + ".%",)).fetchall()
+        keys = [str(row[0]) for row in rows]
+        return sorted((k for k in keys if lane_of(k)[0] == mission and lane_of(k)[1] > 0), key=lambda k: lane_of(k)[1])
+
+    def remove(self, key: str) -> None:
+        with self.database.session(f"cannot remove the run state {key}") as connection:
+            connection.execute(f"DELETE FROM {RUNS_TABLE} WHERE mission = %s", (key,))
 
     def read(self, mission: str) -> dict[str, Any] | None:
         """The recorded state of `mission`, or None; a state of another format raises ValueError."""

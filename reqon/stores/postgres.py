@@ -294,6 +294,14 @@ class PostgresDatabase:
             self._locks.add(name)
         return taken
 
+    def unlock(self, name: str) -> None:
+        """Let go of the session advisory lock `name` taken by `try_lock`."""
+        if name not in self._locks:
+            return
+        self._locks.discard(name)
+        with self.session(f"cannot let go of the lock {name}") as connection:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
+
     def _retake_locks(self, connection: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
         """The new connection, holding again every lock this process held; refused if one is taken."""
         for name in sorted(self._locks):

@@ -283,3 +283,91 @@ def test_a_mission_with_wait_is_refused_on_ray(ray_cluster: RayCluster, tmp_path
     assert "Traceback" not in result.stderr
     assert ("action Hold uses 'wait', which --executor ray does not run yet (the webhook server lives on the "
             "driver): run it with the local executor") in result.stderr
+
+
+# --------------------------------------------------------------------------- proxies on the workers
+
+PROXIED = """mission RayProxied {
+  source Far { auth: none, base: env("FAR_URL"), headers: { Connection: "close" } }
+  source Near { auth: none, base: env("NEAR_URL") }
+  store out: memory("out")
+  action Fetch {
+    concurrency: 4
+    for n in [{ far: 1, near: 11 }, { far: 2, near: 12 }, { far: 3, near: 13 }, { far: 4, near: 14 }] parallel {
+      get "/items/{n.far}" { source: Far }
+      store response -> out
+      get "/items/{n.near}" { source: Near }
+      store response -> out
+    }
+  }
+  run Fetch
+}
+"""
+
+
+def _run_with_worker_env(tmp_path: Path, server: ThreadedServer, cluster: RayCluster, worker_env: dict[str, str],
+                         *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`reqon run --executor ray` joining the session's cluster as a job whose workers get
+    `worker_env`, the way `ray job submit --runtime-env-json` hands a job its environment (the
+    driver's own environment has no proxy variable: a worker reads only its own, docs/http.md)."""
+    mission, output = tmp_path / "proxied.vague", tmp_path / "out.json"
+    mission.write_text(PROXIED)
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy",
+                                                                    "no_proxy", "reqon_debug")}
+    env.update(FAR_URL=server.url, NEAR_URL=f"http://localhost:{server.port}",  # NO_PROXY names localhost
+               RAY_JOB_CONFIG_JSON_ENV_VAR=json.dumps({"runtime_env": {"env_vars": worker_env}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "reqon.cli", "run", str(mission), "--data-dir", str(tmp_path / "data"),
+         "--output", str(output), "--executor", "ray", "--ray-address", cluster.address, *args],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=100)
+    return result, output
+
+
+def test_worker_requests_honour_the_workers_proxy_variables_and_no_proxy(
+        ray_cluster: RayCluster, tmp_path: Path, make_server: MakeServer) -> None:
+    """Every request of this mission is a worker's (the driver sends none): the proxy's log
+    shows each one to the proxied host, and the server saw the NO_PROXY host's directly."""
+    from tests.http.test_proxies import ForwardProxy
+
+    server = make_server()
+    proxy = ForwardProxy(tmp_path)
+    try:
+        worker_env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "localhost"}
+        result, output = _run_with_worker_env(tmp_path, server, ray_cluster, worker_env)
+        assert result.returncode == 0, result.stderr
+        assert sorted(r["id"] for r in json.loads(output.read_text())["out"]) == [1, 2, 3, 4, 11, 12, 13, 14]
+        assert sorted(proxy.forwarded(4)) == [f"127.0.0.1:{server.port}/items/{n}" for n in (1, 2, 3, 4)]
+        assert all(server.stats.count(f"/items/{n}") == 1 for n in (11, 12, 13, 14))  # directly, once each
+
+        result, _ = _run_with_worker_env(tmp_path, server, ray_cluster, worker_env, "--no-proxy")
+        assert result.returncode == 0, result.stderr
+        assert all(server.stats.count(f"/items/{n}") == 2 for n in (1, 2, 3, 4))  # the second run's arrived
+        assert len(proxy.forwarded()) == 4  # none of them through the proxy
+    finally:
+        proxy.close()
+
+
+def test_a_proxy_password_never_shows_in_a_worker_error(ray_cluster: RayCluster, tmp_path: Path,
+                                                         make_server: MakeServer) -> None:
+    from tests.http.test_proxies import ForwardProxy
+
+    server = make_server()
+    guarded = ForwardProxy(tmp_path, "--basic-auth", "reqon:right-proxy-pass")
+    try:
+        wrong = "wrong-proxy-pass-" + os.urandom(6).hex()
+        worker_env = {"HTTP_PROXY": f"http://reqon:{wrong}@127.0.0.1:{guarded.port}", "NO_PROXY": "localhost"}
+        result, _ = _run_with_worker_env(tmp_path, server, ray_cluster, worker_env, "--verbose")
+        assert result.returncode == 1, result.stderr
+        assert "407" in result.stderr, result.stderr
+        assert wrong not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+
+        worker_env = {"HTTP_PROXY": f"http://reqon:{wrong}@127.0.0.1:99999"}  # the worker cannot even open the run
+        result, _ = _run_with_worker_env(tmp_path, server, ray_cluster, worker_env)
+        assert result.returncode == 3, result.stderr
+        assert "the Ray workers did not start: the proxy http://***@127.0.0.1:99999 of the environment is not " \
+               "a valid URL" in result.stderr, result.stderr
+        assert wrong not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+    finally:
+        guarded.close()

@@ -300,9 +300,11 @@ def test_gzip_bodies_are_decompressed_and_broken_ones_are_decode_errors(
     assert "Content-Encoding" in error.message
 
 
-def test_cookies_are_not_replayed(hostile: HostileServer) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_cookies_are_not_replayed(hostile: HostileServer, host: str) -> None:
+    """By a host name too: aiohttp's own jar (below httpx's) keeps cookies of named hosts."""
     async def go() -> HttpResponse:
-        async with api(hostile.url) as source:
+        async with api(hostile.url.replace("127.0.0.1", host)) as source:
             await source.send(HttpRequest("GET", respond(200, "{}", Set_Cookie="session=abc")))
             return await source.send(HttpRequest("get", "/echo"))
 

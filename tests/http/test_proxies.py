@@ -131,6 +131,34 @@ def test_proxy_credentials_are_used_and_never_shown(tmp_path: Path, demo_server:
         guarded.close()
 
 
+@pytest.mark.parametrize("proxy_url", ["http://reqon:{pw}@127.0.0.1:99999", "http://reqon:{pw}@[::1",
+                                       "http://reqon:p@{pw}@127.0.0.1:port"])
+def test_a_malformed_proxy_url_is_a_configuration_error_that_hides_its_password(
+        proxy_url: str, tmp_path: Path, demo_server: ThreadedServer, clean_proxy_env: pytest.MonkeyPatch) -> None:
+    password = "malformed-proxy-pass"
+    urls(clean_proxy_env, demo_server)
+    clean_proxy_env.setenv("HTTP_PROXY", proxy_url.format(pw=password))
+    result = run_mission_text(MISSION, tmp_path, url=demo_server.url)
+    assert result.code == 3, result.stderr
+    assert "configuration error: the proxy http://***@" in result.stderr
+    assert "is not a valid URL" in result.stderr
+    assert password not in result.stderr + result.stdout
+    assert "p@" not in result.stderr  # no piece of the user information either
+
+
+@pytest.mark.parametrize("variable", ["ALL_PROXY", "HTTP_PROXY"])
+def test_a_socks_proxy_is_refused_by_name_instead_of_failing_later(
+        variable: str, tmp_path: Path, demo_server: ThreadedServer, clean_proxy_env: pytest.MonkeyPatch) -> None:
+    urls(clean_proxy_env, demo_server)
+    clean_proxy_env.setenv(variable, "socks5://reqon:socks-pass@127.0.0.1:1080")
+    demo_server.stats.reset()
+    result = run_mission_text(MISSION, tmp_path, url=demo_server.url)
+    assert result.code == 3, result.stderr
+    assert "is a socks5:// proxy; reqon supports http:// and https:// proxies" in result.stderr
+    assert "socks-pass" not in result.stderr + result.stdout
+    assert demo_server.stats.total == 0  # refused before the first request
+
+
 DOCUMENT_MISSION = """
 mission ProxiedDocument {
   source Shop from "DOCUMENT_URL" { auth: none, base: env("DEMO_URL") }

@@ -26,7 +26,7 @@ from reqon.engine.executors.gates import GateKeeper, RemoteGate, gated
 from reqon.engine.executors.worker import RunContext, RunSecrets, WorkerEngine
 from reqon.engine.scheduler import Executor, Unit
 from reqon.engine.units import IterationsSpec, LoopShipment, UnitResult, flatten_scope
-from reqon.errors import RunError
+from reqon.errors import ConfigError, RunError
 
 SUPPORTED = ((2, 9), (3, 0))  # Ray 2.x from 2.9: async actor cancellation and streaming of refs
 UNITS_PER_WORKER = 1000  # max_concurrency of one worker actor: far above any window it gets
@@ -107,6 +107,12 @@ def _check_reachable(address: str) -> str | None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of an error; for a worker's error, the first line of its cause when that
+    is one of reqon's own (their messages are redacted where they are made), not Ray's header
+    (`ray::UnitWorker.open_run() (pid=…)`, in terminal colours)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, (ConfigError, RunError)):
+        return cause.message.splitlines()[0]
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
