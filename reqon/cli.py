@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import json
 import os
 import sys
@@ -258,9 +259,20 @@ def _run(args: argparse.Namespace) -> int:
         from reqon.daemon.command import scheduler_command
 
         return scheduler_command(args)
-    from reqon.engine.runner import run_command
+    # Start-up allocates the ~48,000 objects that live as long as the run (modules, the
+    # AST, clients); collecting among them finds nothing, and cost ~14 ms of a 0.29 s
+    # one-GET run. The runner turns collection back on, with that heap frozen, when the
+    # first stage starts (engine/runner._long_lived_heap); `finally` covers runs that end
+    # before it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        from reqon.engine.runner import run_command
 
-    return run_command(args)
+        return run_command(args)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _schedule(args: argparse.Namespace) -> int:

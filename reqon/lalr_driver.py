@@ -21,7 +21,8 @@ import re
 from typing import Any
 
 from reqon.lalr_tables import _PUNCTUATION, Rule
-from reqon.syntax_errors import MAX_DEPTH
+
+MAX_DEPTH = 200  # brackets nested deeper are an error (E-code in syntax_errors); passes over the AST recurse
 
 _LEXER = re.compile(  # whitespace and comments, then one token (or the end of the text)
     r"(?:[ \t\r\n\f]+|//[^\n]*|/\*[\s\S]*?\*/)*"

@@ -14,7 +14,6 @@ from pathlib import Path
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error
 from reqon.parser import parse_text
-from reqon.syntax_errors import position
 
 EXTENSIONS = (".vague", ".reqon")
 DATA_DIR_NAME = ".reqon-data"
@@ -89,6 +88,8 @@ def _decode(raw: bytes, display: str, loaded: Loaded) -> str | None:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        from reqon.syntax_errors import position
+
         prefix = raw[:exc.start].decode("utf-8", errors="replace")
         loaded.files[display] = raw.decode("utf-8", errors="replace")
         span = position(prefix + "?", len(prefix), display)

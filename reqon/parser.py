@@ -16,11 +16,12 @@ from reqon.diagnostics import Diagnostic, ReqonSyntaxError, error
 from reqon.grammar import METHOD_ALIASES, grammar_text
 from reqon.lalr_driver import FastParser
 from reqon.patterns import to_pattern
-from reqon.syntax_errors import SyntaxErrorTranslator, nesting_problem
 
 if TYPE_CHECKING:
     import lark
     from lark import Token
+
+    from reqon.syntax_errors import SyntaxErrorTranslator
 
 Key = tuple[str, ast.Span]
 
@@ -560,8 +561,11 @@ class Parser:
 
     @property
     def _errors(self) -> SyntaxErrorTranslator:
-        """Lark with error recovery, built when a file first has a syntax error."""
+        """Lark with error recovery, built when a file first has a syntax error (valid
+        files import neither Lark nor the error translation)."""
         if self._translator is None:
+            from reqon.syntax_errors import SyntaxErrorTranslator
+
             self._translator = SyntaxErrorTranslator(self._build_lark())
         return self._translator
 
@@ -580,6 +584,8 @@ class Parser:
             program = self._fast.parse(text)
             found: list[Diagnostic] = []
             if program is None:  # the fast path takes valid input only; Lark explains the rest
+                from reqon.syntax_errors import nesting_problem
+
                 deep = nesting_problem(text, file)
                 if deep is not None:
                     return None, [deep]

@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # Lark is imported only when a file has a syntax error (see r
 
 from reqon import ast
 from reqon.diagnostics import Diagnostic, error
+from reqon.lalr_driver import MAX_DEPTH
 
-MAX_DEPTH = 200
 MAX_ERRORS = 20
 MAX_RECOVERIES = 400
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}

@@ -2,7 +2,8 @@
 
 Timing lives in `bench/`; these tests pin the causes instead: the modules that a one-GET
 mission must not import, because they cost start-up time and are needed only by other
-features (Lark for syntax errors, PyYAML for OpenAPI documents, jmespath for `jmes()`,
+features (Lark and the error translation for syntax errors, the timetable for schedules,
+PyYAML for OpenAPI documents, jmespath for `jmes()`,
 rich and prompt-toolkit for the REPL).
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from tests.conftest import MakeServer
 
-LAZY = ("lark", "yaml", "jmespath", "rich", "prompt_toolkit", "pygments")
+LAZY = ("lark", "yaml", "jmespath", "rich", "prompt_toolkit", "pygments",
+        "reqon.timetable", "reqon.syntax_errors")  # schedules only; syntax errors only
 
 _PROBE = """
 import json, sys

@@ -11,7 +11,6 @@ from __future__ import annotations
 from reqon import ast
 from reqon.checker import options as opt
 from reqon.checker.context import Context, head, suggest
-from reqon.timetable import UNIT_WORDS, at_problem, cron_problem, timezone_problem
 
 MEMBERS = ("timezone", "skipIfRunning", "retryOnFailure", "runImmediately", "jitter", "timeout")
 SCHEDULE_OPTIONS = ("timezone", "skipIfRunning", "maxConcurrency", "retry") + MEMBERS[2:]
@@ -38,6 +37,9 @@ def check_schedules(ctx: Context) -> None:
 
 
 def _spec(ctx: Context, schedule: ast.Schedule) -> None:
+    # The timetable (zoneinfo, cronsim) is imported for missions that have a schedule only.
+    from reqon.timetable import UNIT_WORDS, at_problem, cron_problem
+
     unit = schedule.unit
     where = schedule.text_span or head(schedule.span, len("schedule"))
     if unit is not None and unit.name not in UNIT_WORDS:
@@ -89,6 +91,8 @@ def _duplicate(ctx: Context, given: dict[str, tuple[str, ast.Span]], key: str, w
 
 def _value(ctx: Context, key: str, value: ast.Expr, schedule: ast.Schedule) -> None:
     if key == "timezone":
+        from reqon.timetable import timezone_problem
+
         zone = opt.string(ctx, value, key)
         problem = timezone_problem(zone) if zone is not None else None
         if problem is not None:

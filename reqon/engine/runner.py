@@ -505,9 +505,11 @@ def _long_lived_heap() -> Iterator[None]:
     """Everything alive when the first stage starts (modules, the AST, parser tables,
     clients: about 48,000 objects) lives until the run ends. Frozen, it is skipped by the
     collections the run's own garbage triggers: a full collection walked all of it, 20–30 ms
-    in the middle of a 0.5 s run (bench/README.md). Unfrozen at the end, so that a process
-    running several missions (the tests) collects it normally afterwards."""
+    in the middle of a 0.5 s run (bench/README.md). Collection starts here if start-up ran
+    without it (`reqon.cli._run`). Unfrozen at the end, so that a process running several
+    missions (the tests) collects it normally afterwards."""
     gc.freeze()
+    gc.enable()
     try:
         yield
     finally:
