@@ -344,6 +344,16 @@ def test_redirect_loop_fails_without_retrying(hostile: HostileServer) -> None:
     assert len(hostile.state.paths("/redirect/loop")) == 11
 
 
+@pytest.mark.parametrize(("host", "kept"), [("127.0.0.1", True), ("localhost", False)])
+def test_authorization_follows_a_redirect_to_the_same_origin_only(hostile: HostileServer, host: str,
+                                                                  kept: bool) -> None:
+    target = hostile.url.replace("127.0.0.1", host) + "/echo"
+    request = HttpRequest("GET", respond(302, "", Location=target), headers={"Authorization": "Bearer s3cret"})
+    response = send(hostile.url, request)
+    assert response.body["method"] == "GET" and response.url == target
+    assert ("authorization" in received_headers(response)) is kept
+
+
 def test_303_turns_a_post_into_a_get(hostile: HostileServer) -> None:
     response = send(hostile.url, HttpRequest("POST", "/redirect/see-other", body={"a": 1}))
     assert response.body["method"] == "GET"
