@@ -459,13 +459,22 @@ def _taking(lock: ProcessLock, options: RunOptions) -> Callable[[], None]:
     def take_lock() -> None:
         try:
             lock.acquire()
-            removed = remove_stale_temporaries(options.data_dir)
         except OSError as exc:
             raise ConfigError(f"cannot lock the data directory {options.data_dir}: {exc.strerror or exc}") from None
-        if options.verbose and not options.quiet:
-            for path in removed:
-                print(f"removed {path}: a temporary file left by an interrupted write", file=sys.stderr)
+        _remove_leftovers(options)
     return take_lock
+
+
+def _remove_leftovers(options: RunOptions) -> None:
+    """Temporary files of a flush that a killed process left go before any store opens
+    (docs/reliability.md); those of live processes (another run flushing now) stay."""
+    try:
+        removed = remove_stale_temporaries(options.data_dir)
+    except OSError as exc:
+        raise ConfigError(f"cannot clean the data directory {options.data_dir}: {exc.strerror or exc}") from None
+    if options.verbose and not options.quiet:
+        for path in removed:
+            print(f"removed {path}: a temporary file left by an interrupted write", file=sys.stderr)
 
 
 async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunOptions,
@@ -549,7 +558,10 @@ async def _execute_in(lane: int, mission: ast.Mission, files: dict[str, str], op
                       webhooks: WebhookServer | None, stop: asyncio.Event, timeout_s: float | None) -> RunOutcome:
     began = time.monotonic()
     try:
+        _remove_leftovers(options)
         prepared = await prepare(mission, files, options, webhooks=webhooks)
+    except ConfigError as exc:
+        return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=exc.message)
     except ConfigFailure as exc:
         return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=str(exc))
     reporter = _reporter(mission, options, prepared)

@@ -250,3 +250,21 @@ def test_once_runs_each_scheduled_mission_once_in_order(tmp_path: Path, api: Dae
     assert done.stderr.index("First: run started") < done.stderr.index("Second: run started")
     assert [r["trigger"] for r in history(data, "First") + history(data, "Second")] == ["once", "once"]
     assert [r["status"] for r in history(data, "Second")] == ["failed" if failures else "succeeded"]
+
+
+def test_scheduled_runs_remove_what_a_killed_flush_left_like_manual_runs(tmp_path: Path, api: DaemonApi) -> None:
+    """Issue 12's clean start holds for the daemon's runs too (`--once` takes the same path)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = data / f".first.json.{int(dead.stdout)}.0123abcd.tmp"
+    stale.write_text('{"half": ', encoding="utf-8")
+    env = dict(os.environ, API_URL=api.url)
+    done = subprocess.run([sys.executable, "-m", "reqon.cli", "run", str(write(tmp_path, ONCE % 0)),
+                           "--once", "--verbose", "--data-dir", str(data)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=PATIENCE_S)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists()
+    assert f"removed {stale}: a temporary file left by an interrupted write" in done.stderr
+    assert len(store(data, "first")) == 1
