@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import gc
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from reqon import __version__
+from reqon.heap import no_collection
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -259,20 +259,12 @@ def _run(args: argparse.Namespace) -> int:
         from reqon.daemon.command import scheduler_command
 
         return scheduler_command(args)
-    # Start-up allocates the ~48,000 objects that live as long as the run (modules, the
-    # AST, clients); collecting among them finds nothing, and cost ~14 ms of a 0.29 s
-    # one-GET run. The runner turns collection back on, with that heap frozen, when the
-    # first stage starts (engine/runner._long_lived_heap); `finally` covers runs that end
-    # before it.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # Start-up builds the run's long-lived heap without collections; the runner turns them
+    # on, with that heap frozen, when the first stage starts (reqon/heap.py).
+    with no_collection():
         from reqon.engine.runner import run_command
 
         return run_command(args)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _schedule(args: argparse.Namespace) -> int:

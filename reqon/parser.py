@@ -7,16 +7,14 @@ first need, whose errors are translated from Lark's terms into plain words by
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from reqon import ast, lalr_tables
 from reqon.diagnostics import Diagnostic, ReqonSyntaxError, error
 from reqon.grammar import METHOD_ALIASES, grammar_text
+from reqon.heap import no_collection
 from reqon.lalr_driver import FastParser
 from reqon.patterns import to_pattern
 
@@ -581,7 +579,7 @@ class Parser:
             return None
 
     def parse(self, text: str, file: str) -> tuple[ast.Program | None, list[Diagnostic]]:
-        with self._lock, _no_collection():
+        with self._lock, no_collection():  # an acyclic tree (reqon/heap.py)
             self._builder.file = file
             self._builder.diagnostics = []
             program = self._fast.parse(text)
@@ -600,20 +598,6 @@ class Parser:
             found.sort(key=lambda d: (d.span.line, d.span.column))
             return None, found
         return program, []
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """A parse allocates a tree of fresh objects without a single cycle; the collector,
-    triggered every 700 of them, walks them all again and again to free nothing (7-10 %
-    of a parse of 6,000 lines, bench/README.md). Off for the parse, back to what it was."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 _PARSER: Parser | None = None

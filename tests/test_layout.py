@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reqon"
 # A module's layer is the first prefix that matches; each layer may import only the
 # layers listed for it (and itself). `reqon` is the package's own `__init__`.
 LAYERS: dict[str, set[str]] = {
-    "bottom": set(),                                   # values, errors, the built-in function library
+    "bottom": set(),                                   # values, errors, the built-in function library, gc policy
     "front": {"bottom", "stores", "openapi"},           # text -> AST -> checked AST; the checker reads store kinds
     "stores": {"bottom"},                              #   and the operations of local OpenAPI documents
     "http": {"bottom"},
@@ -24,7 +24,7 @@ LAYERS: dict[str, set[str]] = {
     "engine": {"bottom", "front", "stores", "http", "openapi"},
     "faces": {"bottom", "front", "stores", "http", "openapi", "engine", "faces"},
 }
-BOTTOM = {"reqon.values", "reqon.errors", "reqon.builtins"}
+BOTTOM = {"reqon.values", "reqon.errors", "reqon.builtins", "reqon.heap"}
 FACES = ("reqon.cli", "reqon.repl", "reqon.demo", "reqon.daemon", "reqon.__main__")
 
 

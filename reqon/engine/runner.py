@@ -9,14 +9,12 @@ interruption, so nothing already stored is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +40,7 @@ if TYPE_CHECKING:
 from reqon.engine.pipeline import Overrides, Pipeline, PipelineResult
 from reqon.engine.reporting import Reporter
 from reqon.engine.lanes import LanesBusy, mission_lock_path, take_lane
+from reqon.heap import long_lived
 from reqon.engine.runstate import FileRunRecords, RunRecords, RunState, console_notice
 from reqon.http.secrets import Secrets
 from reqon.stores import open_store
@@ -505,24 +504,8 @@ async def _run_locked(mission: ast.Mission, files: dict[str, str], options: RunO
 
     async def finish(interrupted: int | None, problem: str | None) -> int:
         return await _finish(prepared, pipeline.result, reporter, options, started, interrupted, state, problem)
-    with _long_lived_heap():
+    with long_lived():
         return await _run_interruptibly(pipeline, reporter, len(pipeline.stages), finish)
-
-
-@contextlib.contextmanager
-def _long_lived_heap() -> Iterator[None]:
-    """Everything alive when the first stage starts (modules, the AST, parser tables,
-    clients: about 48,000 objects) lives until the run ends. Frozen, it is skipped by the
-    collections the run's own garbage triggers: a full collection walked all of it, 20–30 ms
-    in the middle of a 0.5 s run (bench/README.md). Collection starts here if start-up ran
-    without it (`reqon.cli._run`). Unfrozen at the end, so that a process running several
-    missions (the tests) collects it normally afterwards."""
-    gc.freeze()
-    gc.enable()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 async def execute(mission: ast.Mission, files: dict[str, str], options: RunOptions, *,
@@ -560,9 +543,7 @@ async def _execute_in(lane: int, mission: ast.Mission, files: dict[str, str], op
     try:
         _remove_leftovers(options)
         prepared = await prepare(mission, files, options, webhooks=webhooks)
-    except ConfigError as exc:
-        return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=exc.message)
-    except ConfigFailure as exc:
+    except (ConfigError, ConfigFailure) as exc:
         return RunOutcome("configuration error", EXIT_CONFIG, time.monotonic() - began, message=str(exc))
     reporter = _reporter(mission, options, prepared)
     prepared.evaluator.hooks = reporter
