@@ -443,7 +443,7 @@ class RunState(ProgressLog):
                 notice("warning", f"--resume: ignoring the run state: {exc}")
             previous = None
         if previous is not None:
-            await _replay_journal(backend, previous, stores, notice)
+            await _replay_journal(backend, previous, stores, notice, lane)
         await _recover_lanes(records, data_dir, name, key, stores, notice)
         previous_unfinished = previous is not None and previous.get("status") == RUNNING
         decision = decide_resume(previous, pipeline, records.where) if resume else ResumeDecision(None, "")
@@ -711,7 +711,7 @@ class _RecordedLoop(LoopProgress):
 
 
 async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], stores: Mapping[str, Store],
-                          notice: Notice) -> int:
+                          notice: Notice, lane: int = 0) -> int:
     """Apply the writes of the iterations journaled after the last snapshot, flush, and mark
     the iterations done in `previous` (which --resume then reads); how many were replayed."""
     journal = previous.get("journal")
@@ -736,7 +736,6 @@ async def _replay_journal(backend: RunStateBackend, previous: dict[str, Any], st
             del loops[other]
     for name in sorted(stores):
         await stores[name].flush()
-    lane = lane_of(getattr(backend, "mission", ""))[1]
     by = "the last run" + (f" in lane {lane + 1}" if lane else "")
     notice("info", f"replayed the store writes of {len(entries)} loop iteration{'s' if len(entries) != 1 else ''} "
                    f"journaled by {by}")
@@ -780,7 +779,7 @@ async def _recover_lane(records: RunRecords, data_dir: Path, mission: str, key: 
         return
     if previous is None:
         return
-    replayed = await _replay_journal(backend, previous, stores, notice)
+    replayed = await _replay_journal(backend, previous, stores, notice, lane_of(key)[1])
     killed = previous.get("status") == RUNNING
     if not (killed or replayed):
         return  # a run that ended: its state says how, and nothing waits in its journal
